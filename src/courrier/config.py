@@ -1,0 +1,338 @@
+"""Settings: a TOML file plus ``COURRIER_*`` environment overrides, turned into typed dataclasses.
+
+Every key has a default good enough to run with no file at all. Errors name the key and say why
+(``store.backend: must be one of 'sqlite', 'postgresql', not 'mysql'``); ``courrier config check``
+prints them. Environment overrides use ``COURRIER_<SECTION>_<KEY>`` (``COURRIER_STORE_BACKEND``,
+``COURRIER_DNS_RESOLVERS=127.0.0.2:5353,127.0.0.3``); lists are comma-separated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import socket
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown or has a bad value; the message names the key."""
+
+
+#: Sizes may be written as ``"25M"``, ``"1G"``, ``"512k"`` or plain integers.
+ByteSize = Annotated[int, "bytes"]
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+#: Standard ports, before ``--port-offset`` (DESIGN.md §6).
+STANDARD_PORTS: dict[str, int] = {
+    "smtp": 25,
+    "submission": 587,
+    "submissions": 465,
+    "imap": 143,
+    "imaps": 993,
+    "pop3": 110,
+    "pop3s": 995,
+    "dns": 53,
+    "http": 80,
+    "https": 443,
+}
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    hostname: str = field(default_factory=socket.getfqdn)
+    data_dir: str = "data"
+    port_offset: int = 0
+    #: Addresses every listener binds to unless its own ``address`` says otherwise.
+    listen: list[str] = field(default_factory=lambda: ["0.0.0.0"])
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    backend: Literal["sqlite", "postgresql"] = "sqlite"
+    #: PostgreSQL connection string (``postgresql://user:pass@host:port/db``); cluster backend only.
+    url: str = ""
+    #: Blobs up to this size live inside the database so one fsync covers many messages;
+    #: bigger ones are files in the blob area (SQLite only; PostgreSQL keeps all blobs).
+    inline_blob_max: ByteSize = 256 * 1024
+    #: Most writes gathered into one group-commit transaction.
+    max_batch: int = 512
+    #: Reader connections (threads for SQLite, pool size for PostgreSQL).
+    readers: int = 4
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    #: Default quota for new accounts; 0 means unlimited.
+    default_quota: ByteSize = 0
+    #: Plus-addressing separator: ``user+tag@domain`` delivers to ``user@domain``; empty disables.
+    plus_separator: str = "+"
+    min_password_length: int = 10
+
+
+@dataclass(frozen=True)
+class TLSSettings:
+    #: PEM certificate chain and key; empty means a self-signed pair in ``<data>/tls/``.
+    cert_file: str = ""
+    key_file: str = ""
+
+
+@dataclass(frozen=True)
+class DNSSettings:
+    #: Resolvers used for outbound mail and checks, each ``host[:port]``; empty: the system's.
+    resolvers: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ListenerSettings:
+    enabled: bool = True
+    #: 0 means the standard port plus ``server.port_offset``.
+    port: int = 0
+    #: Empty means ``server.listen``.
+    address: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ListenersSettings:
+    smtp: ListenerSettings = field(default_factory=ListenerSettings)
+    submission: ListenerSettings = field(default_factory=ListenerSettings)
+    submissions: ListenerSettings = field(default_factory=ListenerSettings)
+    imap: ListenerSettings = field(default_factory=ListenerSettings)
+    imaps: ListenerSettings = field(default_factory=ListenerSettings)
+    pop3: ListenerSettings = field(default_factory=ListenerSettings)
+    pop3s: ListenerSettings = field(default_factory=ListenerSettings)
+    dns: ListenerSettings = field(default_factory=ListenerSettings)
+    http: ListenerSettings = field(default_factory=ListenerSettings)
+    https: ListenerSettings = field(default_factory=ListenerSettings)
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    accounts: AccountSettings = field(default_factory=AccountSettings)
+    tls: TLSSettings = field(default_factory=TLSSettings)
+    dns: DNSSettings = field(default_factory=DNSSettings)
+    listeners: ListenersSettings = field(default_factory=ListenersSettings)
+    #: Where the settings came from, for messages; not a key.
+    source: str = field(default="defaults", compare=False)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.server.data_dir)
+
+    def port(self, name: str) -> int:
+        """The port listener ``name`` binds: its own setting or the standard one plus the offset."""
+        listener: ListenerSettings = getattr(self.listeners, name)
+        return listener.port or STANDARD_PORTS[name] + self.server.port_offset
+
+    def addresses(self, name: str) -> list[str]:
+        listener: ListenerSettings = getattr(self.listeners, name)
+        return listener.address or self.server.listen
+
+    def validate(self) -> None:
+        """Cross-field checks that a single key's type cannot express."""
+        if self.store.backend == "postgresql" and not self.store.url:
+            raise ConfigError("store.url: required when store.backend is 'postgresql'")
+        if self.store.url and not self.store.url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("store.url: must start with postgresql://")
+        if bool(self.tls.cert_file) != bool(self.tls.key_file):
+            raise ConfigError("tls.cert_file and tls.key_file: set both or neither")
+        if not 0 <= self.server.port_offset <= 60000:
+            raise ConfigError("server.port_offset: must be between 0 and 60000")
+        for name in STANDARD_PORTS:
+            port = self.port(name)
+            if not 0 < port < 65536:
+                raise ConfigError(f"listeners.{name}.port: {port} is not a valid TCP port")
+        for resolver in self.dns.resolvers:
+            parse_hostport(resolver, 53, key="dns.resolvers")
+        if self.store.max_batch < 1 or self.store.readers < 1:
+            raise ConfigError("store.max_batch and store.readers: must be at least 1")
+        if len(self.accounts.plus_separator) > 1:
+            raise ConfigError("accounts.plus_separator: must be one character or empty")
+
+
+def parse_hostport(value: str, default_port: int, *, key: str) -> tuple[str, int]:
+    """Split ``host[:port]`` / ``[v6]:port``; the error names ``key``."""
+    host, port = value, default_port
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        if rest:
+            if not rest.startswith(":") or not rest[1:].isdigit():
+                raise ConfigError(f"{key}: {value!r} is not host[:port]")
+            port = int(rest[1:])
+    elif value.count(":") == 1:
+        host, _, p = value.partition(":")
+        if not p.isdigit():
+            raise ConfigError(f"{key}: {value!r} has a bad port")
+        port = int(p)
+    if not host or not 0 < port < 65536:
+        raise ConfigError(f"{key}: {value!r} is not host[:port]")
+    return host, port
+
+
+def load(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read settings: defaults, the TOML file, ``COURRIER_*`` variables, then ``overrides``.
+
+    ``overrides`` are dotted keys from the command line (``{"server.data_dir": "/srv/mail"}``).
+    Without ``path``, ``$COURRIER_CONFIG`` or ``<data_dir>/courrier.toml`` is read if present.
+    """
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is None:
+        path = env.get("COURRIER_CONFIG") or None
+    if path is None:
+        data_dir = (overrides or {}).get("server.data_dir") or env.get("COURRIER_SERVER_DATA_DIR")
+        candidate = Path(data_dir or ServerSettings.data_dir) / "courrier.toml"
+        if candidate.is_file():
+            path = candidate
+    if path is not None:
+        p = Path(path)
+        try:
+            raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: no such configuration file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+        source = str(p)
+    for name, value in env.items():
+        if name.startswith("COURRIER_") and name != "COURRIER_CONFIG":
+            _set_env(raw, name, value)
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    settings = _build(Settings, raw, "")
+    settings = dataclasses.replace(settings, source=source)
+    settings.validate()
+    return settings
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = raw
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def _set_env(raw: dict[str, Any], name: str, value: str) -> None:
+    """Map ``COURRIER_SECTION_KEY`` onto the dataclass tree, matching the longest key names."""
+    rest = name[len("COURRIER_") :].lower()
+    path: list[str] = []
+    cls: Any = Settings
+    while dataclasses.is_dataclass(cls):
+        hints = get_type_hints(cls, include_extras=True)
+        match = next(
+            (
+                f.name
+                for f in sorted(dataclasses.fields(cls), key=lambda f: -len(f.name))
+                if f.init
+                and f.name != "source"
+                and (rest == f.name or rest.startswith(f.name + "_"))
+            ),
+            None,
+        )
+        if match is None:
+            raise ConfigError(f"{name}: no setting {'.'.join([*path, rest])!r}")
+        path.append(match)
+        rest = rest[len(match) + 1 :]
+        cls = hints[match]
+        if not dataclasses.is_dataclass(cls):
+            if rest:
+                raise ConfigError(f"{name}: no setting {'.'.join(path)}.{rest!r}")
+            _set_dotted(raw, ".".join(path), _EnvValue(value))
+            return
+    raise ConfigError(f"{name}: names a section, not a setting")
+
+
+class _EnvValue(str):
+    """A string from the environment: lists are comma-separated, booleans spelled out."""
+
+
+def _build(cls: Any, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: must be a table")
+    hints = get_type_hints(cls, include_extras=True)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "source"}
+    for key in raw:
+        if key not in fields:
+            near = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f" (did you mean {prefix}{near[0]!r}?)" if near else ""
+            raise ConfigError(f"{prefix}{key}: unknown setting{hint}")
+    values = {}
+    for name in fields:
+        if name in raw:
+            values[name] = _convert(hints[name], raw[name], f"{prefix}{name}")
+    return cls(**values)
+
+
+def _convert(tp: Any, value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key + ".")
+    if get_origin(tp) is Annotated:
+        if "bytes" in tp.__metadata__:
+            return parse_byte_size(value, key)
+        tp = get_args(tp)[0]
+    origin = get_origin(tp)
+    if origin is Literal:
+        choices = get_args(tp)
+        if value not in choices:
+            listed = ", ".join(repr(c) for c in choices)
+            raise ConfigError(f"{key}: must be one of {listed}, not {value!r}")
+        return value
+    if origin is list:
+        (item_tp,) = get_args(tp)
+        if isinstance(value, _EnvValue):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: must be a list, not {value!r}")
+        return [_convert(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"unsupported setting type {tp}")  # pragma: no cover - programming error
+    if tp is bool:
+        if isinstance(value, _EnvValue):
+            low = value.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: must be true or false, not {value!r}")
+    if tp is int:
+        if isinstance(value, _EnvValue) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: must be an integer, not {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return str(value)
+        raise ConfigError(f"{key}: must be a string, not {value!r}")
+    raise TypeError(f"unsupported setting type {tp}")  # pragma: no cover - programming error
+
+
+def parse_byte_size(value: Any, key: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        m = _SIZE.match(value)
+        if m:
+            return int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+    raise ConfigError(f'{key}: must be a size such as 52428800, "50M" or "1G", not {value!r}')

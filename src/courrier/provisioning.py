@@ -1,0 +1,167 @@
+"""Provisioning: add and remove domains, users and aliases with every check a user expects.
+
+The CLI and the web admin are two front doors to these functions. Names are validated and
+normalised here (lower case; domains in their ASCII/IDNA form, RFC 5890), passwords checked
+against the policy and hashed in a worker thread, and only then is the store called, in one
+transaction per operation: bad input writes nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import email_validator
+
+from courrier.config import Settings
+from courrier.security import passwords
+from courrier.store import Account, Alias, Domain, Store
+
+
+class InvalidInput(ValueError):
+    """An address, domain or value is malformed; the message says which and why."""
+
+
+def normalize_domain(name: str) -> str:
+    """Lower-case ASCII form of a domain name (``Exämple.COM`` → ``xn--exmple-cua.com``)."""
+    cleaned = name.strip().rstrip(".")
+    if not cleaned or "@" in cleaned:
+        raise InvalidInput(f"{name!r} is not a domain name.")
+    try:
+        info = email_validator.validate_email(
+            f"postmaster@{cleaned}", check_deliverability=False, test_environment=True
+        )
+    except email_validator.EmailNotValidError as exc:
+        raise InvalidInput(f"{name!r} is not a valid domain name: {exc}") from None
+    return str(info.ascii_domain).lower()
+
+
+def normalize_address(address: str) -> str:
+    """Canonical form of a mailbox address: lower-case local part, ASCII domain (RFC 6531 ok)."""
+    cleaned = address.strip()
+    if cleaned.count("@") < 1:
+        raise InvalidInput(f"{address!r} is not an email address (no @).")
+    try:
+        info = email_validator.validate_email(
+            cleaned, check_deliverability=False, test_environment=True, allow_smtputf8=True
+        )
+    except email_validator.EmailNotValidError as exc:
+        raise InvalidInput(f"{address!r} is not a valid email address: {exc}") from None
+    return f"{str(info.local_part).lower()}@{str(info.ascii_domain).lower()}"
+
+
+def normalize_alias_source(address: str) -> str:
+    """An alias address, or ``@domain`` for the domain's catch-all."""
+    if address.strip().startswith("@"):
+        return "@" + normalize_domain(address.strip()[1:])
+    return normalize_address(address)
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    account: Account
+    #: The password when it was generated here (to show once), else None.
+    generated_password: str | None
+
+
+async def add_domain(store: Store, name: str) -> Domain:
+    return await store.add_domain(normalize_domain(name))
+
+
+async def remove_domain(store: Store, name: str, *, force: bool = False) -> int:
+    return await store.remove_domain(normalize_domain(name), force=force)
+
+
+async def add_user(
+    store: Store,
+    settings: Settings,
+    address: str,
+    password: str | None,
+    *,
+    quota_bytes: int | None = None,
+    role: str = "user",
+) -> NewUser:
+    """Create an account with its default mailboxes; ``password=None`` generates one."""
+    normalized = normalize_address(address)
+    local = normalized.partition("@")[0]
+    separator = settings.accounts.plus_separator
+    if separator and separator in local:
+        raise InvalidInput(
+            f"{address!r} contains {separator!r}, which is the plus-addressing separator; "
+            "it would be read as a tag."
+        )
+    if role not in ("user", "admin"):
+        raise InvalidInput(f"{role!r} is not a role (user or admin).")
+    generated = None
+    if password is None:
+        generated = password = passwords.generate_password()
+    try:
+        passwords.check_policy(
+            password, min_length=settings.accounts.min_password_length, address=normalized
+        )
+    except passwords.WeakPassword as exc:
+        raise InvalidInput(str(exc)) from None
+    domain = normalized.partition("@")[2]
+    if await store.get_domain(domain) is None:
+        # Checked before the slow hash; the store checks again inside the transaction.
+        raise InvalidInput(f"The domain {domain} is not hosted here; add it first.")
+    credentials = await passwords.make_credentials_async(password)
+    quota = settings.accounts.default_quota if quota_bytes is None else quota_bytes
+    account = await store.add_account(
+        normalized,
+        credentials.password_hash,
+        credentials.scram_sha256,
+        quota_bytes=quota,
+        role=role,
+    )
+    return NewUser(account, generated)
+
+
+async def set_password(store: Store, settings: Settings, address: str, password: str) -> None:
+    normalized = normalize_address(address)
+    try:
+        passwords.check_policy(
+            password, min_length=settings.accounts.min_password_length, address=normalized
+        )
+    except passwords.WeakPassword as exc:
+        raise InvalidInput(str(exc)) from None
+    credentials = await passwords.make_credentials_async(password)
+    await store.set_password(normalized, credentials.password_hash, credentials.scram_sha256)
+
+
+async def remove_user(store: Store, address: str) -> None:
+    await store.remove_account(normalize_address(address))
+
+
+async def add_alias(store: Store, address: str, targets: Sequence[str]) -> Alias:
+    if not targets:
+        raise InvalidInput("An alias needs at least one target address.")
+    source = normalize_alias_source(address)
+    return await store.add_alias(source, [normalize_address(t) for t in targets])
+
+
+async def remove_alias(store: Store, address: str, target: str | None = None) -> int:
+    source = normalize_alias_source(address)
+    return await store.remove_alias(source, None if target is None else normalize_address(target))
+
+
+async def authenticate(store: Store, address: str, password: str) -> Account | None:
+    """The account if the password is right and the account enabled, else None."""
+    try:
+        normalized = normalize_address(address)
+    except InvalidInput:
+        return None
+    account = await store.get_account(normalized)
+    if account is None or account.disabled:
+        # Same cost as a real check, so timing does not reveal which addresses exist.
+        await passwords.verify_async(_dummy_hash(), password)
+        return None
+    if await passwords.verify_async(account.password_hash, password):
+        return account
+    return None
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return passwords.make_credentials("courrier-dummy-password").password_hash

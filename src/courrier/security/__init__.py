@@ -1,0 +1,1 @@
+"""Passwords, SASL, TLS contexts and certificates, rate limits and bans."""

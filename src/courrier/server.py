@@ -1,0 +1,121 @@
+"""`courrier serve`: open the store, prepare TLS, bind every listener, run until told to stop.
+
+Protocol packages contribute listeners through :func:`listeners`, each a connection handler for a
+named port of the operator contract (DESIGN.md §6). On SIGTERM or SIGINT the listeners close, the
+running sessions get ``shutdown_grace`` seconds to finish, and the store closes last, so that
+every acknowledged write is already on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from courrier.config import Settings
+from courrier.security.certificates import describe, ensure_certificate, server_context
+from courrier.store import Store, open_store
+
+log = logging.getLogger("courrier")
+
+ConnectionHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Services:
+    """What listeners are built from."""
+
+    settings: Settings
+    store: Store
+    tls: ssl.SSLContext
+
+
+@dataclass(frozen=True)
+class Listener:
+    #: A key of ``settings.listeners`` (smtp, submission, imaps, …).
+    name: str
+    handler: ConnectionHandler
+    #: Implicit TLS from the first byte (RFC 8314), as on 465, 993 and 995.
+    implicit_tls: bool = False
+
+
+def listeners(services: Services) -> list[Listener]:
+    """The listeners the protocol packages provide; each protocol issue adds its own here."""
+    del services
+    return []
+
+
+class Server:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store: Store | None = None
+        self._servers: list[asyncio.Server] = []
+        self._stopping = asyncio.Event()
+        self.bound: list[tuple[str, str, int]] = []
+
+    async def start(self) -> None:
+        settings = self.settings
+        cert, key, generated = ensure_certificate(settings)
+        if generated:
+            log.info("generated a self-signed certificate: %s", describe(cert))
+        tls = server_context(cert, key)
+        self.store = await open_store(settings)
+        log.info(
+            "store: %s (%s)",
+            settings.store.backend,
+            settings.data_path if settings.store.backend == "sqlite" else "PostgreSQL",
+        )
+        services = Services(settings, self.store, tls)
+        for listener in listeners(services):
+            spec = getattr(settings.listeners, listener.name)
+            if not spec.enabled:
+                continue
+            port = settings.port(listener.name)
+            for address in settings.addresses(listener.name):
+                server = await asyncio.start_server(
+                    listener.handler,
+                    address,
+                    port,
+                    ssl=tls if listener.implicit_tls else None,
+                    reuse_address=True,
+                    limit=1 << 16,
+                )
+                self._servers.append(server)
+                self.bound.append((listener.name, address, port))
+                log.info("listening: %s on %s port %d", listener.name, address, port)
+        if not self._servers:
+            log.info("no protocol listeners are built into this version yet")
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def wait(self) -> None:
+        await self._stopping.wait()
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), timeout=10)
+        if self.store is not None:
+            await self.store.close()
+        log.info("stopped")
+
+
+async def serve(settings: Settings) -> None:
+    server = Server(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, server.stop)
+    try:
+        await server.start()
+        log.info("courrier is running as %s; stop with SIGTERM or Ctrl-C", settings.server.hostname)
+        await server.wait()
+        log.info("stopping")
+    finally:
+        await server.close()

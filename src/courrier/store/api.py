@@ -1,0 +1,331 @@
+"""The store's one API: every read and write of accounts, mailboxes and mail goes through here.
+
+:class:`Store` wraps a backend (embedded SQLite or PostgreSQL) and the change feed. Writes are
+durable when they return; appends compute the message's IMAP data once (``courrier.message``)
+before they are queued, so the writer only writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from courrier.message import ParsedMessage, parse
+from courrier.store import directory, mail
+from courrier.store.blobs import BlobArea
+from courrier.store.errors import NotFound
+from courrier.store.feed import ChangeFeed, Subscription
+from courrier.store.mail import NewBlob, NewMessage
+from courrier.store.models import (
+    Account,
+    Alias,
+    Appended,
+    Change,
+    Domain,
+    Flag,
+    Mailbox,
+    Message,
+)
+from courrier.store.tx import Notify, TxFactory
+
+T = TypeVar("T")
+
+
+class Backend(Protocol):
+    dialect: str
+    batches: int
+    batched_jobs: int
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def write(self, factory: TxFactory[T]) -> T: ...
+    async def read(self, factory: TxFactory[T]) -> T: ...
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+class Store:
+    def __init__(self, backend: Backend, blobs: BlobArea | None, inline_blob_max: int) -> None:
+        self.backend = backend
+        self.blobs = blobs
+        self.inline_blob_max = inline_blob_max
+        self.feed = ChangeFeed()
+
+    @classmethod
+    async def open_sqlite(
+        cls,
+        data_dir: Path,
+        *,
+        inline_blob_max: int = 256 * 1024,
+        max_batch: int = 512,
+        readers: int = 4,
+    ) -> Store:
+        from courrier.store.sqlite import SQLiteBackend
+
+        blobs = BlobArea(data_dir / "blobs")
+        holder: list[Store] = []
+        backend = SQLiteBackend(
+            data_dir / "courrier.db",
+            max_batch=max_batch,
+            readers=readers,
+            notify=lambda notices: holder[0]._publish(notices),
+            blobs=blobs,
+        )
+        store = cls(backend, blobs, inline_blob_max)
+        holder.append(store)
+        await backend.open()
+        return store
+
+    @classmethod
+    async def open_postgres(cls, url: str, *, max_batch: int = 512, readers: int = 4) -> Store:
+        from courrier.store.postgres import PostgresBackend
+
+        holder: list[Store] = []
+        backend = PostgresBackend(
+            url,
+            max_batch=max_batch,
+            readers=readers,
+            notify=lambda notices: holder[0]._publish(notices),
+        )
+        # PostgreSQL keeps every blob in the database so that every node sees it.
+        store = cls(backend, None, 2**62)
+        holder.append(store)
+        await backend.open()
+        return store
+
+    def _publish(self, notices: list[Notify]) -> None:
+        self.feed.publish(notices)
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    # -- domains ---------------------------------------------------------------------------
+
+    async def add_domain(self, name: str) -> Domain:
+        return await self.backend.write(lambda: directory.add_domain(name, _now()))
+
+    async def get_domain(self, name: str) -> Domain | None:
+        return await self.backend.read(lambda: directory.get_domain(name))
+
+    async def list_domains(self) -> list[Domain]:
+        return await self.backend.read(directory.list_domains)
+
+    async def remove_domain(self, name: str, *, force: bool = False) -> int:
+        return await self.backend.write(lambda: directory.remove_domain(name, force=force))
+
+    # -- accounts --------------------------------------------------------------------------
+
+    async def add_account(
+        self,
+        address: str,
+        password_hash: str,
+        scram_sha256: str = "",
+        *,
+        quota_bytes: int = 0,
+        role: str = "user",
+    ) -> Account:
+        return await self.backend.write(
+            lambda: directory.add_account(
+                address, password_hash, scram_sha256, quota_bytes=quota_bytes, role=role, now=_now()
+            )
+        )
+
+    async def get_account(self, address: str) -> Account | None:
+        return await self.backend.read(lambda: directory.get_account(address))
+
+    async def get_account_by_id(self, account_id: int) -> Account | None:
+        return await self.backend.read(lambda: directory.get_account_by_id(account_id))
+
+    async def list_accounts(self, domain: str | None = None) -> list[Account]:
+        return await self.backend.read(lambda: directory.list_accounts(domain))
+
+    async def set_password(self, address: str, password_hash: str, scram_sha256: str = "") -> None:
+        await self.backend.write(
+            lambda: directory.set_password(address, password_hash, scram_sha256)
+        )
+
+    async def set_quota(self, address: str, quota_bytes: int) -> None:
+        await self.backend.write(lambda: directory.set_quota(address, quota_bytes))
+
+    async def remove_account(self, address: str) -> None:
+        await self.backend.write(lambda: directory.remove_account(address))
+
+    # -- aliases ---------------------------------------------------------------------------
+
+    async def add_alias(self, address: str, targets: Sequence[str]) -> Alias:
+        return await self.backend.write(lambda: directory.add_alias(address, targets, _now()))
+
+    async def get_alias(self, address: str) -> Alias | None:
+        return await self.backend.read(lambda: directory.get_alias(address))
+
+    async def list_aliases(self, domain: str | None = None) -> list[Alias]:
+        return await self.backend.read(lambda: directory.list_aliases(domain))
+
+    async def remove_alias(self, address: str, target: str | None = None) -> int:
+        return await self.backend.write(lambda: directory.remove_alias(address, target))
+
+    # -- mailboxes -------------------------------------------------------------------------
+
+    async def list_mailboxes(self, account_id: int, *, counts: bool = False) -> list[Mailbox]:
+        return await self.backend.read(lambda: mail.list_mailboxes(account_id, counts=counts))
+
+    async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
+        name = mail.check_mailbox_name(name)
+        return await self.backend.read(lambda: mail.get_mailbox(account_id, name))
+
+    async def mailbox(self, account_id: int, name: str) -> Mailbox:
+        """Like :meth:`get_mailbox`, but a missing mailbox is an error."""
+        found = await self.get_mailbox(account_id, name)
+        if found is None:
+            raise NotFound(f"The mailbox {name} does not exist.")
+        return found
+
+    async def create_mailbox(
+        self, account_id: int, name: str, special_use: str | None = None
+    ) -> Mailbox:
+        return await self.backend.write(
+            lambda: mail.create_mailbox(account_id, name, special_use, _now())
+        )
+
+    async def rename_mailbox(self, account_id: int, old: str, new: str) -> None:
+        await self.backend.write(lambda: mail.rename_mailbox(account_id, old, new, _now()))
+
+    async def delete_mailbox(self, account_id: int, name: str) -> None:
+        await self.backend.write(lambda: mail.delete_mailbox(account_id, name))
+
+    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
+        await self.backend.write(lambda: mail.set_subscribed(account_id, name, subscribed))
+
+    # -- messages --------------------------------------------------------------------------
+
+    async def append(
+        self,
+        mailbox_id: int,
+        raw: bytes,
+        *,
+        flags: Flag | int = 0,
+        keywords: Sequence[str] = (),
+        internal_date: int | None = None,
+        prefix: bytes = b"",
+        parsed: ParsedMessage | None = None,
+    ) -> Appended:
+        """Store a message durably; ``prefix`` holds header lines added at delivery.
+
+        The blob (``raw``) is shared by every message with the same content; ``prefix`` is kept
+        per message, so one blob serves many recipients with different trace headers.
+        """
+        if parsed is None:
+            # Trace headers in ``prefix`` change neither ENVELOPE nor BODYSTRUCTURE.
+            parsed = await asyncio.to_thread(parse, raw) if len(raw) > 1 << 20 else parse(raw)
+        blob = await self._prepare_blob(raw, parsed)
+        row = _message_columns(parsed, prefix)
+        date = _now() if internal_date is None else internal_date
+        return await self.backend.write(
+            lambda: mail.append(mailbox_id, blob, row, int(flags), keywords, date)
+        )
+
+    async def _prepare_blob(self, raw: bytes, parsed: ParsedMessage) -> NewBlob:
+        digest = hashlib.sha256(raw).hexdigest()
+        path = None
+        data: bytes | None = raw
+        if self.blobs is not None and len(raw) > self.inline_blob_max:
+            path = await asyncio.to_thread(self.blobs.write, digest, raw)
+            data = None
+        return NewBlob(digest, len(raw), data, path, parsed.headers_text, parsed.text)
+
+    async def read_message(self, message_id: int) -> bytes:
+        """The message exactly as stored: delivery prefix followed by the blob."""
+        found = await self.backend.read(lambda: mail.blob_location(message_id))
+        if found is None:
+            raise NotFound("The message does not exist.")
+        prefix, data, path = found
+        if data is None:
+            assert self.blobs is not None and path is not None
+            data = await asyncio.to_thread(self.blobs.read, path)
+        return prefix + data
+
+    async def list_messages(
+        self, mailbox_id: int, first_uid: int = 1, last_uid: int | None = None
+    ) -> list[Message]:
+        return await self.backend.read(lambda: mail.list_messages(mailbox_id, first_uid, last_uid))
+
+    async def store_flags(
+        self,
+        mailbox_id: int,
+        uids: Sequence[int],
+        mode: str,
+        flags: Flag | int = 0,
+        keywords: Sequence[str] = (),
+        *,
+        unchanged_since: int | None = None,
+    ) -> tuple[list[tuple[int, int, tuple[str, ...], int]], list[int]]:
+        if mode not in ("add", "remove", "replace"):
+            raise ValueError(f"unknown flag mode {mode!r}")
+        return await self.backend.write(
+            lambda: mail.store_flags(mailbox_id, uids, mode, int(flags), keywords, unchanged_since)
+        )
+
+    async def expunge(
+        self, mailbox_id: int, uids: Sequence[int] | None = None, *, deleted_only: bool = True
+    ) -> list[int]:
+        return await self.backend.write(
+            lambda: mail.expunge(mailbox_id, uids, deleted_only=deleted_only)
+        )
+
+    async def copy(
+        self, source_id: int, target_id: int, uids: Sequence[int]
+    ) -> list[tuple[int, int]]:
+        return await self.backend.write(lambda: mail.copy_messages(source_id, target_id, uids))
+
+    async def move(
+        self, source_id: int, target_id: int, uids: Sequence[int]
+    ) -> list[tuple[int, int]]:
+        return await self.backend.write(lambda: mail.move_messages(source_id, target_id, uids))
+
+    async def changes_since(self, account_id: int, modseq: int) -> list[Change]:
+        return await self.backend.read(lambda: mail.changes_since(account_id, modseq))
+
+    async def search_text(
+        self, mailbox_id: int, query: str, *, headers: bool = True, body: bool = True
+    ) -> list[int]:
+        return await self.backend.read(
+            lambda: mail.search_text(mailbox_id, query, headers=headers, body=body)
+        )
+
+    def subscribe(self, account_id: int, modseq: int = 0) -> Subscription:
+        """Wake-ups after every committed change to the account (IDLE, POP3, webmail)."""
+        return self.feed.subscribe(account_id, modseq)
+
+
+def _message_columns(parsed: ParsedMessage, prefix: bytes) -> NewMessage:
+    sent: datetime | None = parsed.sent_date
+    return NewMessage(
+        size=len(prefix) + parsed.size,  # parsed.size is the blob's
+        prefix=prefix,
+        envelope=parsed.envelope,
+        bodystructure=parsed.bodystructure,
+        body=parsed.body,
+        subject=parsed.subject,
+        from_=parsed.from_,
+        to=parsed.to,
+        cc=parsed.cc,
+        bcc=parsed.bcc,
+        sent_date=None if sent is None else int(sent.timestamp()),
+        message_id=parsed.message_id,
+        in_reply_to=parsed.in_reply_to,
+        references=parsed.references,
+        preview=parsed.preview,
+    )

@@ -1,0 +1,639 @@
+"""Transactions on mail: mailboxes, messages, flags, copies, expunges and the change log.
+
+Invariants kept here, for both backends:
+
+- UIDs are strictly increasing per mailbox (``mailboxes.uidnext``), never reused while the
+  UIDVALIDITY stands (RFC 9051 §2.3.1.1).
+- Every change takes a new MODSEQ from the account's counter (``accounts.highestmodseq``), is
+  logged in ``changes`` and raises the mailbox's HIGHESTMODSEQ (RFC 7162 §3.1). One operation on
+  many messages shares one MODSEQ, as RFC 7162 allows.
+- ``accounts.used_bytes`` is the sum of the sizes of the account's messages; an operation that
+  would take it over ``quota_bytes`` (0 = unlimited) fails whole with :class:`QuotaExceeded`.
+- A blob's ``refs`` counts the messages pointing at it; at zero the row, its full-text entry and
+  its file (after commit) go.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from courrier.store.errors import AlreadyExists, InvalidName, NotFound, QuotaExceeded
+from courrier.store.models import Appended, Change, ChangeKind, Flag, Mailbox, Message
+from courrier.store.tx import Notify, Q, Row, Tx, Unlink, many, one, rows, run
+
+_INSERT_CHANGE = (
+    "INSERT INTO changes (account_id, modseq, mailbox_id, uid, kind) VALUES (?, ?, ?, ?, ?)"
+)
+
+#: Hierarchy delimiter of mailbox names (RFC 9051 §6.3.9 LIST returns it).
+DELIMITER = "/"
+
+
+@dataclass(frozen=True, slots=True)
+class NewBlob:
+    """Content to store once and reference from messages: inline ``data`` or a written file."""
+
+    hash: str
+    size: int
+    data: bytes | None
+    path: str | None
+    #: Full-text fields, indexed when the blob is new.
+    headers_text: str
+    body_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """The precomputed columns of a message row (see ``courrier.message``)."""
+
+    size: int
+    prefix: bytes
+    envelope: bytes
+    bodystructure: bytes
+    body: bytes
+    subject: str
+    from_: str
+    to: str
+    cc: str
+    bcc: str
+    sent_date: int | None
+    message_id: str
+    in_reply_to: str
+    references: str
+    preview: str
+
+
+# -- mailboxes -----------------------------------------------------------------------------
+
+_MAILBOX_COLUMNS = (
+    "id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed"
+)
+
+
+def _mailbox(r: Row, counts: Row | None = None) -> Mailbox:
+    return Mailbox(
+        id=int(r[0]),
+        account_id=int(r[1]),
+        name=str(r[2]),
+        special_use=None if r[3] is None else str(r[3]),
+        uidvalidity=int(r[4]),
+        uidnext=int(r[5]),
+        highestmodseq=int(r[6]),
+        subscribed=bool(r[7]),
+        messages=int(counts[0]) if counts else 0,
+        unseen=int(counts[1] or 0) if counts else 0,
+        size=int(counts[2] or 0) if counts else 0,
+    )
+
+
+def check_mailbox_name(name: str) -> str:
+    """Validate a mailbox name (RFC 9051 §5.1); ``INBOX`` is case-insensitive and canonical."""
+    if not name or len(name) > 512:
+        raise InvalidName("A mailbox name must have 1 to 512 characters.")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in name) or "*" in name or "%" in name:
+        raise InvalidName("A mailbox name cannot contain control characters, '*' or '%'.")
+    parts = name.split(DELIMITER)
+    if any(p == "" for p in parts):
+        raise InvalidName(f"A mailbox name cannot have an empty level or end with {DELIMITER!r}.")
+    if parts[0].upper() == "INBOX":
+        parts[0] = "INBOX"
+    return DELIMITER.join(parts)
+
+
+def insert_mailbox(
+    account_id: int, name: str, special_use: str | None, now: int, *, subscribed: bool
+) -> Tx[int]:
+    row = yield one(
+        "INSERT INTO mailboxes (account_id, name, special_use, uidvalidity, subscribed, "
+        "created_at) VALUES (?, ?, ?, 0, ?, ?) RETURNING id",
+        account_id,
+        name,
+        special_use,
+        int(subscribed),
+        now,
+    )
+    mailbox_id = int(row[0])
+    # Ids are never reused and the clock only moves on, so a re-created name gets a new
+    # UIDVALIDITY, and so does a database built anew (RFC 9051 §2.3.1.1).
+    yield run(
+        "UPDATE mailboxes SET uidvalidity = ? WHERE id = ?",
+        (now + mailbox_id) % 0xFFFFFFFF or 1,
+        mailbox_id,
+    )
+    return mailbox_id
+
+
+def list_mailboxes(account_id: int, *, counts: bool) -> Tx[list[Mailbox]]:
+    found = yield rows(
+        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? ORDER BY name", account_id
+    )
+    if not counts:
+        return [_mailbox(r) for r in found]
+    stats = yield rows(
+        "SELECT mailbox_id, COUNT(*), SUM(CASE WHEN flags % 2 = 0 THEN 1 ELSE 0 END), SUM(size) "
+        "FROM messages WHERE account_id = ? GROUP BY mailbox_id",
+        account_id,
+    )
+    by_box = {int(s[0]): s[1:] for s in stats}
+    return [_mailbox(r, by_box.get(int(r[0]), (0, 0, 0))) for r in found]
+
+
+def get_mailbox(account_id: int, name: str) -> Tx[Mailbox | None]:
+    row = yield one(
+        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? AND name = ?",
+        account_id,
+        name,
+    )
+    if row is None:
+        return None
+    stats = yield one(
+        "SELECT COUNT(*), SUM(CASE WHEN flags % 2 = 0 THEN 1 ELSE 0 END), SUM(size) "
+        "FROM messages WHERE mailbox_id = ?",
+        int(row[0]),
+    )
+    return _mailbox(row, stats)
+
+
+def _bump_modseq(account_id: int) -> Tx[int]:
+    row = yield one(
+        "UPDATE accounts SET highestmodseq = highestmodseq + 1 WHERE id = ? "
+        "RETURNING highestmodseq",
+        account_id,
+    )
+    if row is None:
+        raise NotFound("The account no longer exists.")
+    return int(row[0])
+
+
+def _log_mailbox_change(account_id: int, mailbox_id: int) -> Tx[int]:
+    modseq = yield from _bump_modseq(account_id)
+    yield run(
+        "INSERT INTO changes (account_id, modseq, mailbox_id, uid, kind) VALUES (?, ?, ?, 0, ?)",
+        account_id,
+        modseq,
+        mailbox_id,
+        int(ChangeKind.MAILBOX),
+    )
+    yield Notify(account_id, modseq)
+    return modseq
+
+
+def create_mailbox(account_id: int, name: str, special_use: str | None, now: int) -> Tx[Mailbox]:
+    """Create a mailbox and any missing parents (RFC 9051 §6.3.4)."""
+    name = check_mailbox_name(name)
+    if (yield from get_mailbox(account_id, name)) is not None:
+        raise AlreadyExists(f"The mailbox {name} already exists.")
+    parts = name.split(DELIMITER)
+    for depth in range(1, len(parts) + 1):
+        partial = DELIMITER.join(parts[:depth])
+        exists = yield one(
+            "SELECT id FROM mailboxes WHERE account_id = ? AND name = ?", account_id, partial
+        )
+        if exists is None:
+            role = special_use if depth == len(parts) else None
+            mailbox_id = yield from insert_mailbox(account_id, partial, role, now, subscribed=False)
+            yield from _log_mailbox_change(account_id, mailbox_id)
+    created = yield from get_mailbox(account_id, name)
+    assert created is not None
+    return created
+
+
+def rename_mailbox(account_id: int, old: str, new: str, now: int) -> Tx[None]:
+    """Rename a mailbox with its children (RFC 9051 §6.3.6).
+
+    Renaming INBOX moves its messages to a new mailbox and leaves INBOX empty.
+    """
+    old, new = check_mailbox_name(old), check_mailbox_name(new)
+    source = yield from get_mailbox(account_id, old)
+    if source is None:
+        raise NotFound(f"The mailbox {old} does not exist.")
+    if (yield from get_mailbox(account_id, new)) is not None:
+        raise AlreadyExists(f"The mailbox {new} already exists.")
+    if new.startswith(old + DELIMITER):
+        raise InvalidName("A mailbox cannot be moved inside itself.")
+    if old == "INBOX":
+        target = yield from create_mailbox(account_id, new, None, now)
+        uids = yield rows("SELECT uid FROM messages WHERE mailbox_id = ?", source.id)
+        yield from move_messages(source.id, target.id, [int(u[0]) for u in uids])
+        return
+    children = yield rows("SELECT id, name FROM mailboxes WHERE account_id = ?", account_id)
+    for mailbox_id, name in children:
+        if str(name) != old and not str(name).startswith(old + DELIMITER):
+            continue
+        yield run(
+            "UPDATE mailboxes SET name = ? WHERE id = ?",
+            new + str(name)[len(old) :],
+            int(mailbox_id),
+        )
+        yield from _log_mailbox_change(account_id, int(mailbox_id))
+    # Parents of the new name are created as CREATE would (RFC 9051 §6.3.6).
+    parent = new.rpartition(DELIMITER)[0]
+    if parent and (yield from get_mailbox(account_id, parent)) is None:
+        yield from create_mailbox(account_id, parent, None, now)
+
+
+def delete_mailbox(account_id: int, name: str) -> Tx[None]:
+    """Delete a mailbox and its messages; INBOX cannot be deleted (RFC 9051 §6.3.5)."""
+    name = check_mailbox_name(name)
+    if name == "INBOX":
+        raise InvalidName("INBOX cannot be deleted.")
+    mailbox = yield from get_mailbox(account_id, name)
+    if mailbox is None:
+        raise NotFound(f"The mailbox {name} does not exist.")
+    yield from drop_mailbox_contents(mailbox.id)
+    yield run("DELETE FROM mailboxes WHERE id = ?", mailbox.id)
+    yield from _log_mailbox_change(account_id, mailbox.id)
+
+
+def set_subscribed(account_id: int, name: str, subscribed: bool) -> Tx[None]:
+    count = yield run(
+        "UPDATE mailboxes SET subscribed = ? WHERE account_id = ? AND name = ?",
+        int(subscribed),
+        account_id,
+        check_mailbox_name(name),
+    )
+    if count == 0:
+        raise NotFound(f"The mailbox {name} does not exist.")
+
+
+def drop_mailbox_contents(mailbox_id: int) -> Tx[None]:
+    """Delete every message of a mailbox, releasing blobs and quota (no change log)."""
+    found = yield rows(
+        "SELECT blob_id, size, account_id FROM messages WHERE mailbox_id = ?", mailbox_id
+    )
+    if not found:
+        return
+    yield run("DELETE FROM messages WHERE mailbox_id = ?", mailbox_id)
+    yield from _release_blobs(int(r[0]) for r in found)
+    yield run(
+        "UPDATE accounts SET used_bytes = used_bytes - ? WHERE id = ?",
+        sum(int(r[1]) for r in found),
+        int(found[0][2]),
+    )
+
+
+# -- blobs ---------------------------------------------------------------------------------
+
+
+def _store_blob(blob: NewBlob) -> Tx[int]:
+    row = yield one(
+        "INSERT INTO blobs (hash, size, refs, data, path) VALUES (?, ?, 1, ?, ?) "
+        "ON CONFLICT (hash) DO UPDATE SET refs = blobs.refs + 1 RETURNING id, refs, path",
+        blob.hash,
+        blob.size,
+        blob.data,
+        blob.path,
+    )
+    blob_id, refs, path = int(row[0]), int(row[1]), row[2]
+    if blob.path is not None and path != blob.path:
+        yield Unlink(blob.path)  # the content was already stored; our copy is spare
+    if refs == 1:
+        yield run(
+            "INSERT INTO fts (rowid, headers, body) VALUES (?, ?, ?)",
+            blob_id,
+            blob.headers_text,
+            blob.body_text,
+            pg="INSERT INTO fts (blob_id, headers, body) VALUES "
+            "(?, to_tsvector('simple', ?), to_tsvector('simple', ?))",
+        )
+    return blob_id
+
+
+def _release_blobs(blob_ids: Iterable[int]) -> Tx[None]:
+    for blob_id, count in sorted(Counter(blob_ids).items()):
+        row = yield one(
+            "UPDATE blobs SET refs = refs - ? WHERE id = ? RETURNING refs, path", count, blob_id
+        )
+        if row is not None and int(row[0]) <= 0:
+            yield run(
+                "DELETE FROM fts WHERE rowid = ?",
+                blob_id,
+                pg="DELETE FROM fts WHERE blob_id = ?",
+            )
+            yield run("DELETE FROM blobs WHERE id = ?", blob_id)
+            if row[1] is not None:
+                yield Unlink(str(row[1]))
+
+
+def blob_location(message_id: int) -> Tx[tuple[bytes, bytes | None, str | None] | None]:
+    """A message's delivery-time header prefix, and its blob's inline data or file path."""
+    row = yield one(
+        "SELECT m.prefix, b.data, b.path FROM messages m JOIN blobs b ON b.id = m.blob_id "
+        "WHERE m.id = ?",
+        message_id,
+    )
+    if row is None:
+        return None
+    return bytes(row[0]), None if row[1] is None else bytes(row[1]), row[2]
+
+
+# -- messages ------------------------------------------------------------------------------
+
+_MESSAGE_COLUMNS = (
+    "id, mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, envelope, "
+    "bodystructure, body, subject, from_, to_, cc, bcc, sent_date, message_id, in_reply_to, "
+    "references_, preview"
+)
+
+
+def _message(r: Row) -> Message:
+    return Message(
+        id=int(r[0]),
+        mailbox_id=int(r[1]),
+        uid=int(r[2]),
+        modseq=int(r[3]),
+        flags=Flag(int(r[4])),
+        keywords=tuple(str(r[5]).split()),
+        internal_date=int(r[6]),
+        size=int(r[7]),
+        blob_id=int(r[8]),
+        envelope=bytes(r[9]),
+        bodystructure=bytes(r[10]),
+        body=bytes(r[11]),
+        subject=str(r[12]),
+        from_=str(r[13]),
+        to=str(r[14]),
+        cc=str(r[15]),
+        bcc=str(r[16]),
+        sent_date=None if r[17] is None else int(r[17]),
+        message_id=str(r[18]),
+        in_reply_to=str(r[19]),
+        references=str(r[20]),
+        preview=str(r[21]),
+    )
+
+
+def _charge_quota(mailbox_id: int, size: int) -> Tx[tuple[int, int]]:
+    """Take ``size`` bytes of quota and a new MODSEQ; returns (account id, modseq)."""
+    row = yield one(
+        "UPDATE accounts SET highestmodseq = highestmodseq + 1, used_bytes = used_bytes + ? "
+        "WHERE id = (SELECT account_id FROM mailboxes WHERE id = ?) "
+        "AND (quota_bytes = 0 OR used_bytes + ? <= quota_bytes) "
+        "RETURNING id, highestmodseq",
+        size,
+        mailbox_id,
+        size,
+    )
+    if row is None:
+        exists = yield one("SELECT 1 FROM mailboxes WHERE id = ?", mailbox_id)
+        if exists is None:
+            raise NotFound("The mailbox no longer exists.")
+        raise QuotaExceeded("The mailbox is full: the account is over its quota.")
+    return int(row[0]), int(row[1])
+
+
+def append(
+    mailbox_id: int,
+    blob: NewBlob,
+    message: NewMessage,
+    flags: int,
+    keywords: Sequence[str],
+    internal_date: int,
+) -> Tx[Appended]:
+    """Store one message in a mailbox; the caller's ``blob`` file (if any) is already synced."""
+    account_id, modseq = yield from _charge_quota(mailbox_id, message.size)
+    box = yield one(
+        "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = ? WHERE id = ? "
+        "RETURNING uidnext - 1, uidvalidity",
+        modseq,
+        mailbox_id,
+    )
+    uid, uidvalidity = int(box[0]), int(box[1])
+    blob_id = yield from _store_blob(blob)
+    row = yield one(
+        "INSERT INTO messages (mailbox_id, account_id, uid, modseq, flags, keywords, "
+        "internal_date, size, blob_id, prefix, envelope, bodystructure, body, subject, from_, "
+        "to_, cc, bcc, sent_date, message_id, in_reply_to, references_, preview) VALUES "
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        mailbox_id,
+        account_id,
+        uid,
+        modseq,
+        flags,
+        " ".join(keywords),
+        internal_date,
+        message.size,
+        blob_id,
+        message.prefix,
+        message.envelope,
+        message.bodystructure,
+        message.body,
+        message.subject,
+        message.from_,
+        message.to,
+        message.cc,
+        message.bcc,
+        message.sent_date,
+        message.message_id,
+        message.in_reply_to,
+        message.references,
+        message.preview,
+    )
+    yield run(
+        _INSERT_CHANGE,
+        account_id,
+        modseq,
+        mailbox_id,
+        uid,
+        int(ChangeKind.APPEND),
+    )
+    yield Notify(account_id, modseq)
+    return Appended(mailbox_id, uidvalidity, uid, modseq, int(row[0]))
+
+
+def list_messages(mailbox_id: int, first_uid: int, last_uid: int | None) -> Tx[list[Message]]:
+    found = yield rows(
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND uid >= ? "
+        "AND uid <= ? ORDER BY uid",
+        mailbox_id,
+        first_uid,
+        last_uid if last_uid is not None else 2**62,
+    )
+    return [_message(r) for r in found]
+
+
+def _select_uids(mailbox_id: int, uids: Sequence[int], columns: str) -> Tx[list[Row]]:
+    """Rows of ``uids`` in a mailbox, by one range scan filtered here (uid sets are mostly runs)."""
+    if not uids:
+        return []
+    wanted = set(uids)
+    found = yield rows(
+        f"SELECT uid, {columns} FROM messages WHERE mailbox_id = ? AND uid >= ? AND uid <= ? "
+        "ORDER BY uid",
+        mailbox_id,
+        min(wanted),
+        max(wanted),
+    )
+    return [r for r in found if int(r[0]) in wanted]
+
+
+def _account_of(mailbox_id: int) -> Tx[int]:
+    row = yield one("SELECT account_id FROM mailboxes WHERE id = ?", mailbox_id)
+    if row is None:
+        raise NotFound("The mailbox no longer exists.")
+    return int(row[0])
+
+
+def store_flags(
+    mailbox_id: int,
+    uids: Sequence[int],
+    mode: str,
+    flags: int,
+    keywords: Sequence[str],
+    unchanged_since: int | None,
+) -> Tx[tuple[list[tuple[int, int, tuple[str, ...], int]], list[int]]]:
+    """Change flags (RFC 9051 §6.4.6; ``mode`` is "add", "remove" or "replace").
+
+    Returns (uid, flags, keywords, modseq) of the changed messages, and the uids that failed
+    the UNCHANGEDSINCE test (RFC 7162 §3.1.3).
+    """
+    account_id = yield from _account_of(mailbox_id)
+    found = yield from _select_uids(mailbox_id, uids, "id, flags, keywords, modseq")
+    updates: list[tuple[int, int, str, int]] = []
+    changed: list[tuple[int, int, tuple[str, ...], int]] = []
+    failed: list[int] = []
+    kw_set = dict.fromkeys(keywords)
+    for uid, msg_id, old_flags, old_kw, old_modseq in found:
+        if unchanged_since is not None and int(old_modseq) > unchanged_since:
+            failed.append(int(uid))
+            continue
+        current = dict.fromkeys(str(old_kw).split())
+        if mode == "add":
+            new_flags, new_kw = int(old_flags) | flags, {**current, **kw_set}
+        elif mode == "remove":
+            new_flags = int(old_flags) & ~flags
+            new_kw = {k: None for k in current if k not in kw_set}
+        else:
+            new_flags, new_kw = flags, dict(kw_set)
+        if new_flags != int(old_flags) or list(new_kw) != list(current):
+            updates.append((new_flags, " ".join(new_kw), int(msg_id), int(uid)))
+    if updates:
+        modseq = yield from _bump_modseq(account_id)
+        yield many(
+            "UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE id = ?",
+            [(f, k, modseq, i) for f, k, i, _ in updates],
+        )
+        yield many(
+            _INSERT_CHANGE,
+            [(account_id, modseq, mailbox_id, u, int(ChangeKind.FLAGS)) for *_, u in updates],
+        )
+        yield run("UPDATE mailboxes SET highestmodseq = ? WHERE id = ?", modseq, mailbox_id)
+        yield Notify(account_id, modseq)
+        changed = [(u, f, tuple(k.split()), modseq) for f, k, _, u in updates]
+    return changed, failed
+
+
+def expunge(mailbox_id: int, uids: Sequence[int] | None, *, deleted_only: bool) -> Tx[list[int]]:
+    """Remove messages (those flagged \\Deleted when ``deleted_only``); returns their uids."""
+    account_id = yield from _account_of(mailbox_id)
+    if uids is None:
+        found = yield rows(
+            "SELECT uid, id, flags, blob_id, size FROM messages WHERE mailbox_id = ? ORDER BY uid",
+            mailbox_id,
+        )
+    else:
+        found = yield from _select_uids(mailbox_id, uids, "id, flags, blob_id, size")
+    doomed = [r for r in found if not deleted_only or int(r[2]) & Flag.DELETED]
+    if not doomed:
+        return []
+    modseq = yield from _bump_modseq(account_id)
+    yield many("DELETE FROM messages WHERE id = ?", [(int(r[1]),) for r in doomed])
+    yield from _release_blobs(int(r[3]) for r in doomed)
+    yield run(
+        "UPDATE accounts SET used_bytes = used_bytes - ? WHERE id = ?",
+        sum(int(r[4]) for r in doomed),
+        account_id,
+    )
+    yield many(
+        _INSERT_CHANGE,
+        [(account_id, modseq, mailbox_id, int(r[0]), int(ChangeKind.EXPUNGE)) for r in doomed],
+    )
+    yield run("UPDATE mailboxes SET highestmodseq = ? WHERE id = ?", modseq, mailbox_id)
+    yield Notify(account_id, modseq)
+    return [int(r[0]) for r in doomed]
+
+
+def copy_messages(source_id: int, target_id: int, uids: Sequence[int]) -> Tx[list[tuple[int, int]]]:
+    """Copy messages (RFC 9051 §6.4.7); returns (source uid, new uid) pairs for COPYUID."""
+    found = yield from _select_uids(
+        source_id,
+        uids,
+        "flags, keywords, internal_date, size, blob_id, prefix, envelope, bodystructure, body, "
+        "subject, from_, to_, cc, bcc, sent_date, message_id, in_reply_to, references_, preview",
+    )
+    if not found:
+        return []
+    account_id, modseq = yield from _charge_quota(target_id, sum(int(r[4]) for r in found))
+    box = yield one(
+        "UPDATE mailboxes SET uidnext = uidnext + ?, highestmodseq = ? WHERE id = ? "
+        "RETURNING uidnext - ?",
+        len(found),
+        modseq,
+        target_id,
+        len(found),
+    )
+    first = int(box[0])
+    pairs = [(int(r[0]), first + i) for i, r in enumerate(found)]
+    yield many(
+        "INSERT INTO messages (mailbox_id, account_id, uid, modseq, flags, keywords, "
+        "internal_date, size, blob_id, prefix, envelope, bodystructure, body, subject, from_, "
+        "to_, cc, bcc, sent_date, message_id, in_reply_to, references_, preview) VALUES "
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (target_id, account_id, new, modseq, *r[1:])
+            for r, (_, new) in zip(found, pairs, strict=True)
+        ],
+    )
+    yield many(
+        "UPDATE blobs SET refs = refs + ? WHERE id = ?",
+        sorted((n, b) for b, n in Counter(int(r[5]) for r in found).items()),
+    )
+    yield many(
+        _INSERT_CHANGE,
+        [(account_id, modseq, target_id, new, int(ChangeKind.APPEND)) for _, new in pairs],
+    )
+    yield Notify(account_id, modseq)
+    return pairs
+
+
+def move_messages(source_id: int, target_id: int, uids: Sequence[int]) -> Tx[list[tuple[int, int]]]:
+    """Move messages atomically (RFC 6851): copy, then expunge from the source."""
+    pairs = yield from copy_messages(source_id, target_id, uids)
+    yield from expunge(source_id, [old for old, _ in pairs], deleted_only=False)
+    return pairs
+
+
+def changes_since(account_id: int, modseq: int) -> Tx[list[Change]]:
+    found = yield rows(
+        "SELECT modseq, mailbox_id, uid, kind FROM changes WHERE account_id = ? AND modseq > ? "
+        "ORDER BY modseq, mailbox_id, uid",
+        account_id,
+        modseq,
+    )
+    return [Change(int(r[0]), int(r[1]), int(r[2]), ChangeKind(int(r[3]))) for r in found]
+
+
+def search_text(mailbox_id: int, query: str, *, headers: bool, body: bool) -> Tx[list[int]]:
+    """UIDs of messages whose indexed text has ``query`` as a phrase, in headers and/or body.
+
+    The index works on words, so this is a filter: exact IMAP substring semantics (RFC 9051
+    §6.4.4) are the caller's. A query without any word matches every message.
+    """
+    if not any(c.isalnum() for c in query):
+        found = yield rows("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", mailbox_id)
+        return [int(r[0]) for r in found]
+    phrase = '"' + query.replace('"', '""') + '"'
+    columns = [c for c, wanted in (("headers", headers), ("body", body)) if wanted]
+    pg_match = " OR ".join(f"fts.{c} @@ phraseto_tsquery('simple', ?)" for c in columns)
+    found = yield Q(
+        "SELECT m.uid FROM fts JOIN messages m ON m.blob_id = fts.rowid "
+        "WHERE fts MATCH ? AND m.mailbox_id = ? ORDER BY m.uid",
+        ("{" + " ".join(columns) + "} : " + phrase, mailbox_id),
+        "all",
+        pg="SELECT m.uid FROM fts JOIN messages m ON m.blob_id = fts.blob_id "
+        f"WHERE ({pg_match}) AND m.mailbox_id = ? ORDER BY m.uid",
+        pg_params=(*(query for _ in columns), mailbox_id),
+    )
+    return [int(r[0]) for r in found]

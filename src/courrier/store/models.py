@@ -1,0 +1,126 @@
+"""Records the store hands out: plain frozen dataclasses, no database handles inside."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, IntFlag
+
+
+class Flag(IntFlag):
+    """IMAP system flags (RFC 9051 §2.3.2), kept as a bit set; keywords are kept as text."""
+
+    SEEN = 1
+    ANSWERED = 2
+    FLAGGED = 4
+    DELETED = 8
+    DRAFT = 16
+
+
+FLAG_NAMES: dict[str, Flag] = {
+    "\\seen": Flag.SEEN,
+    "\\answered": Flag.ANSWERED,
+    "\\flagged": Flag.FLAGGED,
+    "\\deleted": Flag.DELETED,
+    "\\draft": Flag.DRAFT,
+}
+
+
+class ChangeKind(IntEnum):
+    """What a change-log entry records."""
+
+    APPEND = 1
+    FLAGS = 2
+    EXPUNGE = 3
+    MAILBOX = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    id: int
+    name: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    domain_id: int
+    address: str
+    password_hash: str
+    scram_sha256: str
+    role: str
+    quota_bytes: int
+    used_bytes: int
+    highestmodseq: int
+    disabled: bool
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """One address and every target it forwards to (``@domain`` is the catch-all)."""
+
+    address: str
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    id: int
+    account_id: int
+    name: str
+    special_use: str | None
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    subscribed: bool
+    messages: int = 0
+    unseen: int = 0
+    size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message's row: everything IMAP FETCH needs without reading the blob."""
+
+    id: int
+    mailbox_id: int
+    uid: int
+    modseq: int
+    flags: Flag
+    keywords: tuple[str, ...]
+    internal_date: int
+    size: int
+    blob_id: int
+    envelope: bytes
+    bodystructure: bytes
+    body: bytes
+    subject: str
+    from_: str
+    to: str
+    cc: str
+    bcc: str
+    sent_date: int | None
+    message_id: str
+    in_reply_to: str
+    references: str
+    preview: str
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What an append returns: where the message went (RFC 4315 APPENDUID needs both)."""
+
+    mailbox_id: int
+    uidvalidity: int
+    uid: int
+    modseq: int
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    modseq: int
+    mailbox_id: int
+    uid: int
+    kind: ChangeKind

@@ -1,0 +1,52 @@
+"""Shared fixtures: a throwaway PostgreSQL cluster per test session, and a store on each backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from courrier.store import Store
+from tests.support.pgcluster import PostgresCluster, running_cluster
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store_opener(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Callable[..., Any]:
+    """A function opening a Store on this test's database (the same one at every call)."""
+    if backend == "postgresql":
+        cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
+        url = cluster.create_database()
+
+        async def open_pg(**kwargs: Any) -> Store:
+            return await Store.open_postgres(url, **kwargs)
+
+        return open_pg
+
+    async def open_sqlite(**kwargs: Any) -> Store:
+        return await Store.open_sqlite(tmp_path / "data", **kwargs)
+
+    return open_sqlite
+
+
+@pytest.fixture
+async def store(store_opener: Callable[..., Any]) -> AsyncIterator[Store]:
+    opened: Store = await store_opener()
+    try:
+        yield opened
+    finally:
+        await opened.close()

@@ -1,0 +1,286 @@
+"""Mailboxes, messages, flags, copies, expunges, quotas, blobs and full text, on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from courrier.store import ChangeKind, Flag, NotFound, QuotaExceeded, Store
+from courrier.store.errors import AlreadyExists, InvalidName
+
+from .helpers import make_message, new_account, sql
+
+
+async def test_append_and_read_back_exactly(store: Store) -> None:
+    account = await new_account(store)
+    inbox = await store.mailbox(account.id, "INBOX")
+    raw = make_message(1, subject="Hello there")
+    prefix = b"Return-Path: <alice@example.org>\r\nReceived: from x by y; now\r\n"
+    appended = await store.append(
+        inbox.id,
+        raw,
+        flags=Flag.SEEN,
+        keywords=["$Forwarded"],
+        internal_date=1_700_000_000,
+        prefix=prefix,
+    )
+    assert (appended.uid, appended.uidvalidity) == (1, inbox.uidvalidity)
+    assert await store.read_message(appended.message_id) == prefix + raw
+    (msg,) = await store.list_messages(inbox.id)
+    assert msg.uid == 1 and msg.flags == Flag.SEEN and msg.keywords == ("$Forwarded",)
+    assert msg.size == len(prefix) + len(raw)
+    assert msg.internal_date == 1_700_000_000
+    assert msg.subject == "Hello there"
+    assert msg.message_id == "<m1@example.org>"
+    assert msg.envelope.startswith(b'("Mon, 23 Nov 2026 10:00:00 +0100" "Hello there" ')
+    assert msg.bodystructure.upper().startswith(b'("TEXT" "PLAIN" ("CHARSET" "UTF-8")')
+    assert msg.sent_date == 1_795_424_400
+    after = await store.mailbox(account.id, "INBOX")
+    assert (after.uidnext, after.messages, after.unseen) == (2, 1, 0)
+    assert after.highestmodseq == appended.modseq
+    refreshed = await store.get_account("bob@example.test")
+    assert refreshed is not None and refreshed.used_bytes == msg.size
+
+
+async def test_concurrent_appends_get_increasing_uids_and_modseqs(store: Store) -> None:
+    account = await new_account(store)
+    inbox = await store.mailbox(account.id, "INBOX")
+    results = await asyncio.gather(*(store.append(inbox.id, make_message(i)) for i in range(200)))
+    assert sorted(r.uid for r in results) == list(range(1, 201))
+    by_uid = sorted(results, key=lambda r: r.uid)
+    modseqs = [r.modseq for r in by_uid]
+    assert modseqs == sorted(modseqs) and len(set(modseqs)) == 200
+    listed = await store.list_messages(inbox.id)
+    assert [m.uid for m in listed] == list(range(1, 201))
+    for result in results[:20]:
+        content = await store.read_message(result.message_id)
+        assert content == make_message(int(content.split(b"number ")[1].split(b".")[0]))
+
+
+async def test_quota_refuses_whole_message_and_writes_nothing(store: Store) -> None:
+    raw = make_message(1)
+    account = await new_account(store, quota=len(raw) * 2)
+    inbox = await store.mailbox(account.id, "INBOX")
+    await store.append(inbox.id, raw)
+    await store.append(inbox.id, make_message(2))
+    with pytest.raises(QuotaExceeded, match="over its quota"):
+        await store.append(inbox.id, make_message(3, size=4000))
+    assert [m.uid for m in await store.list_messages(inbox.id)] == [1, 2]
+    refreshed = await store.get_account("bob@example.test")
+    assert refreshed is not None and refreshed.used_bytes == len(raw) + len(make_message(2))
+    assert (await store.mailbox(account.id, "INBOX")).uidnext == 3
+    # Copies count against the quota too.
+    trash = await store.mailbox(account.id, "Trash")
+    with pytest.raises(QuotaExceeded):
+        await store.copy(inbox.id, trash.id, [1, 2])
+    # Freeing space makes room again.
+    await store.expunge(inbox.id, [1], deleted_only=False)
+    await store.append(inbox.id, make_message(4))
+
+
+async def test_one_failing_append_does_not_hurt_its_batch(store: Store) -> None:
+    raw = make_message(1, size=3000)
+    account = await new_account(store, quota=len(raw) * 5)
+    inbox = await store.mailbox(account.id, "INBOX")
+    outcomes = await asyncio.gather(
+        *(store.append(inbox.id, make_message(i, size=3000)) for i in range(8)),
+        return_exceptions=True,
+    )
+    stored = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, QuotaExceeded)]
+    assert len(stored) == 5 and len(refused) == 3
+    assert sorted(o.uid for o in stored) == [1, 2, 3, 4, 5]
+
+
+async def test_same_content_is_stored_once(store: Store) -> None:
+    bob = await new_account(store)
+    carol = await new_account(store, "carol@example.test")
+    raw = make_message(7)
+    one = await store.append(
+        (await store.mailbox(bob.id, "INBOX")).id, raw, prefix=b"X-To: bob\r\n"
+    )
+    two = await store.append(
+        (await store.mailbox(carol.id, "INBOX")).id, raw, prefix=b"X-To: c\r\n"
+    )
+    assert await sql(store, "SELECT refs FROM blobs") == [(2,)]
+    assert await store.read_message(one.message_id) == b"X-To: bob\r\n" + raw
+    assert await store.read_message(two.message_id) == b"X-To: c\r\n" + raw
+
+
+async def test_large_message_lives_in_a_file(
+    store_opener: Callable[..., Any], backend: str
+) -> None:
+    store: Store = (
+        await store_opener(inline_blob_max=10_000) if backend == "sqlite" else await store_opener()
+    )
+    async with store:
+        account = await new_account(store)
+        inbox = await store.mailbox(account.id, "INBOX")
+        raw = make_message(1, size=200_000)
+        appended = await store.append(inbox.id, raw)
+        assert await store.read_message(appended.message_id) == raw
+        if store.blobs is not None:
+            assert len(store.blobs.files()) == 1
+            (path,) = await sql(store, "SELECT path FROM blobs")
+            assert path[0] in store.blobs.files()
+        await store.expunge(inbox.id, [appended.uid], deleted_only=False)
+        if store.blobs is not None:
+            assert store.blobs.files() == set()
+        assert await sql(store, "SELECT id FROM blobs") == []
+
+
+async def test_flags_modes_and_unchanged_since(store: Store) -> None:
+    account = await new_account(store)
+    inbox = await store.mailbox(account.id, "INBOX")
+    for i in range(3):
+        await store.append(inbox.id, make_message(i))
+    changed, failed = await store.store_flags(
+        inbox.id, [1, 2], "add", Flag.SEEN | Flag.FLAGGED, ["work"]
+    )
+    assert failed == [] and [c[0] for c in changed] == [1, 2]
+    modseq = changed[0][3]
+    assert all(
+        c[1] == Flag.SEEN | Flag.FLAGGED and c[2] == ("work",) and c[3] == modseq for c in changed
+    )
+    changed, _ = await store.store_flags(inbox.id, [1, 2, 3], "remove", Flag.FLAGGED, [])
+    assert [c[0] for c in changed] == [1, 2]  # 3 had nothing to remove: unchanged
+    changed, _ = await store.store_flags(inbox.id, [3], "replace", Flag.DRAFT, ["a", "b"])
+    assert changed[0][1:3] == (Flag.DRAFT, ("a", "b"))
+    # RFC 7162 §3.1.3: UNCHANGEDSINCE older than a message's MODSEQ fails for that message.
+    msgs = {m.uid: m for m in await store.list_messages(inbox.id)}
+    changed, failed = await store.store_flags(
+        inbox.id, [1, 3], "add", Flag.ANSWERED, unchanged_since=msgs[1].modseq
+    )
+    assert [c[0] for c in changed] == [1] and failed == [3]
+    msgs = {m.uid: m for m in await store.list_messages(inbox.id)}
+    assert msgs[1].flags == Flag.SEEN | Flag.ANSWERED and msgs[1].keywords == ("work",)
+    assert msgs[3].flags == Flag.DRAFT
+    box = await store.mailbox(account.id, "INBOX")
+    assert box.highestmodseq == max(m.modseq for m in msgs.values())
+    assert box.unseen == 1
+
+
+async def test_expunge_and_change_log(store: Store) -> None:
+    account = await new_account(store)
+    inbox = await store.mailbox(account.id, "INBOX")
+    start = (await store.get_account("bob@example.test")).highestmodseq  # type: ignore[union-attr]
+    for i in range(4):
+        await store.append(inbox.id, make_message(i))
+    await store.store_flags(inbox.id, [2, 4], "add", Flag.DELETED)
+    assert await store.expunge(inbox.id) == [2, 4]
+    assert [m.uid for m in await store.list_messages(inbox.id)] == [1, 3]
+    changes = await store.changes_since(account.id, start)
+    kinds = [(c.kind, c.uid) for c in changes]
+    assert kinds == [
+        (ChangeKind.APPEND, 1),
+        (ChangeKind.APPEND, 2),
+        (ChangeKind.APPEND, 3),
+        (ChangeKind.APPEND, 4),
+        (ChangeKind.FLAGS, 2),
+        (ChangeKind.FLAGS, 4),
+        (ChangeKind.EXPUNGE, 2),
+        (ChangeKind.EXPUNGE, 4),
+    ]
+    assert [c.modseq for c in changes] == sorted(c.modseq for c in changes)
+    latest = changes[-1].modseq
+    assert await store.changes_since(account.id, latest) == []
+    # UIDs are never reused after an expunge.
+    assert (await store.append(inbox.id, make_message(9))).uid == 5
+    refreshed = await store.get_account("bob@example.test")
+    kept = await store.list_messages(inbox.id)
+    assert refreshed is not None and refreshed.used_bytes == sum(m.size for m in kept)
+
+
+async def test_copy_and_move(store: Store) -> None:
+    account = await new_account(store)
+    inbox = await store.mailbox(account.id, "INBOX")
+    archive = await store.mailbox(account.id, "Archive")
+    for i in range(3):
+        await store.append(inbox.id, make_message(i), flags=Flag.SEEN)
+    assert await store.copy(inbox.id, archive.id, [1, 3]) == [(1, 1), (3, 2)]
+    assert await store.move(inbox.id, archive.id, [2]) == [(2, 3)]
+    assert [m.uid for m in await store.list_messages(inbox.id)] == [1, 3]
+    copies = await store.list_messages(archive.id)
+    assert [m.uid for m in copies] == [1, 2, 3]
+    assert all(m.flags == Flag.SEEN for m in copies)
+    assert await store.read_message(copies[2].id) == make_message(1)
+    assert sorted(r[0] for r in await sql(store, "SELECT refs FROM blobs")) == [1, 2, 2]
+    account_now = await store.get_account("bob@example.test")
+    all_sizes = sum(m.size for m in copies) + sum(
+        m.size for m in await store.list_messages(inbox.id)
+    )
+    assert account_now is not None and account_now.used_bytes == all_sizes
+
+
+async def test_mailbox_lifecycle(store: Store) -> None:
+    account = await new_account(store)
+    created = await store.create_mailbox(account.id, "Projects/2026/Q4")
+    names = [m.name for m in await store.list_mailboxes(account.id)]
+    assert {"Projects", "Projects/2026", "Projects/2026/Q4"} <= set(names)
+    with pytest.raises(AlreadyExists):
+        await store.create_mailbox(account.id, "Projects")
+    with pytest.raises(InvalidName):
+        await store.create_mailbox(account.id, "bad//name")
+    await store.append(created.id, make_message(1))
+    await store.rename_mailbox(account.id, "Projects", "Work/Old")
+    names = [m.name for m in await store.list_mailboxes(account.id)]
+    assert {"Work", "Work/Old", "Work/Old/2026", "Work/Old/2026/Q4"} <= set(names)
+    assert not any(n.startswith("Projects") for n in names)
+    moved = await store.mailbox(account.id, "Work/Old/2026/Q4")
+    assert moved.id == created.id and moved.messages == 1
+    await store.delete_mailbox(account.id, "Work/Old/2026/Q4")
+    with pytest.raises(NotFound):
+        await store.mailbox(account.id, "Work/Old/2026/Q4")
+    again = await store.create_mailbox(account.id, "Work/Old/2026/Q4")
+    assert again.uidvalidity != created.uidvalidity
+    with pytest.raises(InvalidName):
+        await store.delete_mailbox(account.id, "INBOX")
+    await store.set_subscribed(account.id, "Work", True)
+    assert (await store.mailbox(account.id, "Work")).subscribed
+
+
+async def test_rename_inbox_moves_its_messages(store: Store) -> None:
+    account = await new_account(store)
+    inbox = await store.mailbox(account.id, "INBOX")
+    await store.append(inbox.id, make_message(1))
+    await store.rename_mailbox(account.id, "INBOX", "Old mail")
+    assert (await store.mailbox(account.id, "INBOX")).messages == 0
+    assert (await store.mailbox(account.id, "Old mail")).messages == 1
+
+
+async def test_full_text_search(store: Store) -> None:
+    account = await new_account(store)
+    inbox = await store.mailbox(account.id, "INBOX")
+    trash = await store.mailbox(account.id, "Trash")
+    await store.append(
+        inbox.id, make_message(1, subject="Quarterly report", body="Numbers look good.\r\n")
+    )
+    await store.append(
+        inbox.id, make_message(2, subject="Lunch", body="The quarterly report is late.\r\n")
+    )
+    await store.append(trash.id, make_message(3, subject="quarterly report"))
+    await store.append(
+        inbox.id, make_message(4, subject="Café crème", body="Rendez-vous à Genève.\r\n")
+    )
+    assert await store.search_text(inbox.id, "quarterly report") == [1, 2]
+    assert await store.search_text(inbox.id, "quarterly report", body=False) == [1]
+    assert await store.search_text(inbox.id, "quarterly report", headers=False) == [2]
+    assert await store.search_text(inbox.id, "genève") == [4]
+    assert await store.search_text(inbox.id, "nothing-like-this") == []
+    await store.expunge(inbox.id, [1], deleted_only=False)
+    assert await store.search_text(inbox.id, "quarterly report") == [2]
+
+
+async def test_change_feed_wakes_subscribers(store: Store) -> None:
+    account = await new_account(store)
+    inbox = await store.mailbox(account.id, "INBOX")
+    with store.subscribe(account.id, account.highestmodseq) as sub:
+        waiter = asyncio.create_task(asyncio.wait_for(sub.wait(account.highestmodseq), 10))
+        await asyncio.sleep(0)
+        appended = await store.append(inbox.id, make_message(1))
+        assert await waiter == appended.modseq
+        assert await sub.wait(appended.modseq - 1) == appended.modseq  # already seen: no wait
+    assert store.feed.subscribers(account.id) == 0
