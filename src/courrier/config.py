@@ -273,7 +273,7 @@ def _build(cls: Any, raw: Any, prefix: str) -> Any:
     for key in raw:
         if key not in fields:
             near = difflib.get_close_matches(key, list(fields), n=1)
-            hint = f" (did you mean {prefix}{near[0]!r}?)" if near else ""
+            hint = f" (did you mean '{prefix}{near[0]}'?)" if near else ""
             raise ConfigError(f"{prefix}{key}: unknown setting{hint}")
     values = {}
     for name in fields:

@@ -1,0 +1,42 @@
+# courrier — the two set-up commands are `make run` and `make test` (see README.md).
+
+PYTHON ?= python3
+VENV ?= .venv
+DATA ?= data
+BIN := $(VENV)/bin
+PORT_OFFSET ?=
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+## run: install, set up on first use (quickstart), then serve on the embedded store.
+run: $(VENV)/.installed
+	@test -f $(DATA)/courrier.toml || $(BIN)/courrier quickstart --data $(DATA) $(if $(PORT_OFFSET),--port-offset $(PORT_OFFSET))
+	$(BIN)/courrier serve --data $(DATA) $(if $(PORT_OFFSET),--port-offset $(PORT_OFFSET))
+
+## test: the whole suite, with the linters.
+test: $(VENV)/.test-installed lint
+	$(BIN)/pytest
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+## bench: store benchmarks (results are printed; --record appends them to bench/RESULTS.md).
+bench: $(VENV)/.test-installed
+	$(BIN)/python -m bench.store_append
+
+clean:
+	rm -rf $(VENV) build *.egg-info

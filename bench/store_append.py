@@ -1,0 +1,173 @@
+"""Durable appends per second into one mailbox, beside the raw fsync rate of the same disk.
+
+    python -m bench.store_append [--repeat 3] [--backends sqlite,postgresql] [--record]
+
+Each append is a whole ``Store.append`` of a distinct 4 KiB message: parse (ENVELOPE,
+BODYSTRUCTURE, search fields), blob, row, change log, full-text index, commit with fsync. The
+raw rate is a 4 KiB ``write`` + ``fsync`` loop on a file in the same directory: what a store
+that syncs once per message could reach at best. Group commit is working when appends at 10
+writers exceed that rate several times. Medians of ``--repeat`` runs; ``--record`` appends the
+table to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from courrier.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+WRITERS = (1, 10, 50)
+MESSAGE_SIZE = 4096
+
+
+def message(n: int) -> bytes:
+    head = (
+        f"From: Alice Example <alice@example.org>\r\nTo: Bob <bob@example.test>\r\n"
+        f"Subject: Benchmark message {n}\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n"
+        f"Message-ID: <bench-{n}@example.org>\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    ).encode()
+    line = f"Line of text in message {n}, with some words to index for search.\r\n".encode()
+    body = line * ((MESSAGE_SIZE - len(head)) // len(line) + 1)
+    return (head + body)[:MESSAGE_SIZE]
+
+
+def raw_fsync_rate(directory: Path, seconds: float = 3.0) -> float:
+    """4 KiB appends to one file, each followed by fsync."""
+    path = directory / "fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    block = b"x" * MESSAGE_SIZE
+    count, start = 0, time.perf_counter()
+    try:
+        while time.perf_counter() - start < seconds:
+            os.write(fd, block)
+            os.fsync(fd)
+            count += 1
+    finally:
+        os.close(fd)
+        path.unlink()
+    return count / (time.perf_counter() - start)
+
+
+async def appends_per_second(store: Store, writers: int, count: int) -> tuple[float, float]:
+    """(appends/s, mean batch size) for ``count`` appends by ``writers`` concurrent writers."""
+    domain = f"w{writers}-{time.monotonic_ns()}.test"
+    await store.add_domain(domain)
+    account = await store.add_account(f"bench@{domain}", "x")
+    inbox = await store.mailbox(account.id, "INBOX")
+    messages = [message(n) for n in range(count)]
+    next_index = iter(range(count))
+    batches0, jobs0 = store.backend.batches, store.backend.batched_jobs
+
+    async def writer() -> None:
+        for n in next_index:
+            await store.append(inbox.id, messages[n])
+
+    start = time.perf_counter()
+    await asyncio.gather(*(writer() for _ in range(writers)))
+    elapsed = time.perf_counter() - start
+    batches = store.backend.batches - batches0
+    jobs = store.backend.batched_jobs - jobs0
+    return count / elapsed, jobs / max(batches, 1)
+
+
+def count_for(writers: int) -> int:
+    return 2000 if writers == 1 else 8000
+
+
+async def run_sqlite(directory: Path, repeat: int) -> dict[int, tuple[float, float]]:
+    results: dict[int, list[tuple[float, float]]] = {w: [] for w in WRITERS}
+    for i in range(repeat):
+        data = directory / f"sqlite-{i}"
+        store = await Store.open_sqlite(data)
+        async with store:
+            for writers in WRITERS:
+                results[writers].append(await appends_per_second(store, writers, count_for(writers)))
+        shutil.rmtree(data)
+    return {w: _median(r) for w, r in results.items()}
+
+
+async def run_postgres(url: str, repeat: int) -> dict[int, tuple[float, float]]:
+    results: dict[int, list[tuple[float, float]]] = {w: [] for w in WRITERS}
+    for _ in range(repeat):
+        store = await Store.open_postgres(url)
+        async with store:
+            for writers in WRITERS:
+                results[writers].append(await appends_per_second(store, writers, count_for(writers)))
+    return {w: _median(r) for w, r in results.items()}
+
+
+def _median(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[str]:
+    sys.path.insert(0, str(ROOT))
+    from tests.support.pgcluster import running_cluster
+
+    with running_cluster() as cluster:
+        yield cluster.create_database()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
+    parser.add_argument("--dir", help="where to put the databases (default: a temp dir in .)")
+    args = parser.parse_args()
+    backends = args.backends.split(",")
+    directory = Path(tempfile.mkdtemp(prefix="bench-", dir=args.dir or ROOT))
+    try:
+        fsync_rates = [raw_fsync_rate(directory) for _ in range(args.repeat)]
+        fsync = statistics.median(fsync_rates)
+        table: dict[str, dict[int, tuple[float, float]]] = {}
+        if "sqlite" in backends:
+            table["SQLite"] = asyncio.run(run_sqlite(directory, args.repeat))
+        if "postgresql" in backends:
+            with postgres_cluster() as url:
+                table["PostgreSQL"] = asyncio.run(run_postgres(url, args.repeat))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    lines = [
+        f"raw fsync of a 4 KiB append, same disk: {fsync:,.0f}/s "
+        f"(runs: {', '.join(f'{r:,.0f}' for r in fsync_rates)})",
+        "",
+        "| backend | writers | durable appends/s | × raw fsync rate | mean batch |",
+        "|---|---|---|---|---|",
+    ]
+    for backend, rows in table.items():
+        for writers, (rate, batch) in rows.items():
+            lines.append(
+                f"| {backend} | {writers} | {rate:,.0f} | {rate / fsync:.2f} | {batch:.1f} |"
+            )
+    report = "\n".join(lines)
+    print(report)
+    if args.record:
+        stamp = datetime.date.today().isoformat()
+        command = "python -m bench.store_append " + " ".join(sys.argv[1:])
+        with (ROOT / "bench" / "RESULTS.md").open("a", encoding="utf-8") as f:
+            f.write(
+                f"\n## Store appends — {stamp}\n\n`{command.strip()}` on {platform.node()} "
+                f"({os.cpu_count()} cores), medians of {args.repeat} runs, 4 KiB messages, "
+                "one mailbox.\n\n" + report + "\n"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
