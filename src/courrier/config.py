@@ -217,8 +217,7 @@ def load(
             _set_env(raw, name, value)
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value)
-    settings = _build(Settings, raw, "")
-    settings = dataclasses.replace(settings, source=source)
+    settings: Settings = dataclasses.replace(_build(Settings, raw, ""), source=source)
     settings.validate()
     return settings
 

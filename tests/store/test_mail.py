@@ -268,7 +268,9 @@ async def test_full_text_search(store: Store) -> None:
     assert await store.search_text(inbox.id, "quarterly report") == [1, 2]
     assert await store.search_text(inbox.id, "quarterly report", body=False) == [1]
     assert await store.search_text(inbox.id, "quarterly report", headers=False) == [2]
-    assert await store.search_text(inbox.id, "genève") == [4]
+    assert await store.search_text(inbox.id, "genève") == [3]
+    assert await store.search_text(inbox.id, "quarter") == [1, 2]  # word prefixes match
+    assert await store.search_text(inbox.id, "  ") == [1, 2, 3]  # no word: no filtering
     assert await store.search_text(inbox.id, "nothing-like-this") == []
     await store.expunge(inbox.id, [1], deleted_only=False)
     assert await store.search_text(inbox.id, "quarterly report") == [2]

@@ -15,6 +15,7 @@ Invariants kept here, for both backends:
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from courrier.store.errors import AlreadyExists, InvalidName, NotFound, QuotaExceeded
 from courrier.store.models import Appended, Change, ChangeKind, Flag, Mailbox, Message
 from courrier.store.tx import Notify, Q, Row, Tx, Unlink, many, one, rows, run
+
+_WORD = re.compile(r"\w+")
 
 _INSERT_CHANGE = (
     "INSERT INTO changes (account_id, modseq, mailbox_id, uid, kind) VALUES (?, ?, ?, ?, ?)"
@@ -491,7 +494,7 @@ def store_flags(
     """
     account_id = yield from _account_of(mailbox_id)
     found = yield from _select_uids(mailbox_id, uids, "id, flags, keywords, modseq")
-    updates: list[tuple[int, int, str, int]] = []
+    updates: list[tuple[int, str, int, int]] = []
     changed: list[tuple[int, int, tuple[str, ...], int]] = []
     failed: list[int] = []
     kw_set = dict.fromkeys(keywords)
@@ -616,24 +619,28 @@ def changes_since(account_id: int, modseq: int) -> Tx[list[Change]]:
 
 
 def search_text(mailbox_id: int, query: str, *, headers: bool, body: bool) -> Tx[list[int]]:
-    """UIDs of messages whose indexed text has ``query`` as a phrase, in headers and/or body.
+    """UIDs of messages whose indexed headers and/or body have words starting with each word of
+    ``query``.
 
-    The index works on words, so this is a filter: exact IMAP substring semantics (RFC 9051
-    §6.4.4) are the caller's. A query without any word matches every message.
+    The index knows words and word prefixes (as Dovecot's FTS does), so this is a filter: exact
+    IMAP substring semantics (RFC 9051 §6.4.4) are the caller's. A query without any word
+    matches every message.
     """
-    if not any(c.isalnum() for c in query):
+    words = _WORD.findall(query.lower())
+    if not words:
         found = yield rows("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", mailbox_id)
         return [int(r[0]) for r in found]
-    phrase = '"' + query.replace('"', '""') + '"'
     columns = [c for c, wanted in (("headers", headers), ("body", body)) if wanted]
-    pg_match = " OR ".join(f"fts.{c} @@ phraseto_tsquery('simple', ?)" for c in columns)
+    fts_query = "{" + " ".join(columns) + "} : (" + " AND ".join(f'"{w}"*' for w in words) + ")"
+    pg_query = " & ".join(f"'{w}':*" for w in words)
+    pg_doc = " || ".join(f"fts.{c}" for c in columns)
     found = yield Q(
         "SELECT m.uid FROM fts JOIN messages m ON m.blob_id = fts.rowid "
         "WHERE fts MATCH ? AND m.mailbox_id = ? ORDER BY m.uid",
-        ("{" + " ".join(columns) + "} : " + phrase, mailbox_id),
+        (fts_query, mailbox_id),
         "all",
         pg="SELECT m.uid FROM fts JOIN messages m ON m.blob_id = fts.blob_id "
-        f"WHERE ({pg_match}) AND m.mailbox_id = ? ORDER BY m.uid",
-        pg_params=(*(query for _ in columns), mailbox_id),
+        f"WHERE ({pg_doc}) @@ to_tsquery('simple', ?) AND m.mailbox_id = ? ORDER BY m.uid",
+        pg_params=(pg_query, mailbox_id),
     )
     return [int(r[0]) for r in found]
