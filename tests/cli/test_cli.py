@@ -39,25 +39,51 @@ def test_domain_user_alias_round_trip(data: str) -> None:
     assert courrier("domain", "add", "Example.ORG", "--data", data).returncode == 0
     listed = courrier("domain", "list", "--json", "--data", data)
     assert json.loads(listed.stdout) == [
-        {"name": "example.org", "accounts": 0, "created_at": json.loads(listed.stdout)[0]["created_at"]}
+        {
+            "name": "example.org",
+            "accounts": 0,
+            "created_at": json.loads(listed.stdout)[0]["created_at"],
+        }
     ]
     added = courrier(
-        "user", "add", "Alice@example.org", "--password-stdin", "--quota", "1G", "--data", data,
+        "user",
+        "add",
+        "Alice@example.org",
+        "--password-stdin",
+        "--quota",
+        "1G",
+        "--data",
+        data,
         stdin="correct horse battery staple\n",
     )
     assert added.returncode == 0, added.stderr
     assert "alice@example.org" in added.stdout
     users = json.loads(courrier("user", "list", "--json", "--data", data).stdout)
     assert [(u["address"], u["quota_bytes"]) for u in users] == [("alice@example.org", 1 << 30)]
-    alias = courrier("alias", "add", "info@example.org", "alice@example.org", "x@other.net", "--data", data)
+    alias = courrier(
+        "alias", "add", "info@example.org", "alice@example.org", "x@other.net", "--data", data
+    )
     assert alias.returncode == 0, alias.stderr
     aliases = json.loads(courrier("alias", "list", "--json", "--data", data).stdout)
-    assert aliases == [{"address": "info@example.org", "targets": ["alice@example.org", "x@other.net"]}]
-    assert courrier("alias", "remove", "info@example.org", "x@other.net", "--data", data).returncode == 0
-    assert courrier(
-        "user", "passwd", "alice@example.org", "--password-stdin", "--data", data,
-        stdin="another long passphrase\n",
-    ).returncode == 0
+    assert aliases == [
+        {"address": "info@example.org", "targets": ["alice@example.org", "x@other.net"]}
+    ]
+    assert (
+        courrier("alias", "remove", "info@example.org", "x@other.net", "--data", data).returncode
+        == 0
+    )
+    assert (
+        courrier(
+            "user",
+            "passwd",
+            "alice@example.org",
+            "--password-stdin",
+            "--data",
+            data,
+            stdin="another long passphrase\n",
+        ).returncode
+        == 0
+    )
     assert courrier("user", "remove", "alice@example.org", "--data", data).returncode == 0
     assert json.loads(courrier("user", "list", "--json", "--data", data).stdout) == []
     assert json.loads(courrier("alias", "list", "--json", "--data", data).stdout) == []
@@ -66,13 +92,33 @@ def test_domain_user_alias_round_trip(data: str) -> None:
 @pytest.mark.parametrize(
     ("args", "stdin", "code", "message"),
     [
-        (["user", "add", "not-an-address", "--password-stdin"], "long enough pw 1\n", 2, "not an email address"),
-        (["user", "add", "bob@unknown.test", "--password-stdin"], "long enough pw 1\n", 2, "not hosted here"),
+        (
+            ["user", "add", "not-an-address", "--password-stdin"],
+            "long enough pw 1\n",
+            2,
+            "not an email address",
+        ),
+        (
+            ["user", "add", "bob@unknown.test", "--password-stdin"],
+            "long enough pw 1\n",
+            2,
+            "not hosted here",
+        ),
         (["user", "add", "bob@example.org", "--password-stdin"], "\n", 2, "password is empty"),
         (["user", "add", "bob@example.org", "--password-stdin"], "short\n", 2, "too short"),
         (["user", "add", "bob@example.org", "--password-stdin"], "password123\n", 2, "most common"),
-        (["user", "add", "b+x@example.org", "--password-stdin"], "long enough pw 1\n", 2, "plus-addressing"),
-        (["user", "add", "taken@example.org", "--password-stdin"], "long enough pw 1\n", 1, "already exists"),
+        (
+            ["user", "add", "b+x@example.org", "--password-stdin"],
+            "long enough pw 1\n",
+            2,
+            "plus-addressing",
+        ),
+        (
+            ["user", "add", "taken@example.org", "--password-stdin"],
+            "long enough pw 1\n",
+            1,
+            "already exists",
+        ),
         (["domain", "add", "not a domain"], "", 2, "not a valid domain"),
         (["domain", "add", "example.org"], "", 1, "already exists"),
         (["domain", "remove", "example.org"], "", 1, "still has 1 account"),
@@ -84,7 +130,15 @@ def test_bad_input_is_one_clear_sentence(
     data: str, args: list[str], stdin: str, code: int, message: str
 ) -> None:
     courrier("domain", "add", "example.org", "--data", data)
-    courrier("user", "add", "taken@example.org", "--password-stdin", "--data", data, stdin="long enough pw 1\n")
+    courrier(
+        "user",
+        "add",
+        "taken@example.org",
+        "--password-stdin",
+        "--data",
+        data,
+        stdin="long enough pw 1\n",
+    )
     before = courrier("user", "list", "--json", "--data", data).stdout
     result = courrier(*args, "--data", data, stdin=stdin)
     assert result.returncode == code, result.stderr
@@ -108,12 +162,14 @@ def test_config_check_names_the_bad_key(tmp_path: Path) -> None:
     result = courrier("config", "check", "--config", str(config))
     assert result.returncode == 2
     assert "store.backend: must be one of 'sqlite', 'postgresql', not 'mysql'" in result.stderr
-    config.write_text("[server]\nhostnme = \"x\"\n")
+    config.write_text('[server]\nhostnme = "x"\n')
     result = courrier("config", "check", "--config", str(config))
     assert result.returncode == 2 and "did you mean 'server.hostname'" in result.stderr
     config.write_text("[server]\nport_offset = 10000\n")
     assert courrier("config", "check", "--config", str(config)).returncode == 0
-    bad_env = courrier("config", "check", "--config", str(config), env={"COURRIER_SERVER_PORT_OFFSET": "x"})
+    bad_env = courrier(
+        "config", "check", "--config", str(config), env={"COURRIER_SERVER_PORT_OFFSET": "x"}
+    )
     assert bad_env.returncode == 2 and "server.port_offset: must be an integer" in bad_env.stderr
 
 
@@ -130,7 +186,15 @@ def _free_port_base() -> int:
 
 
 def test_quickstart_then_serve_then_provision_while_running(data: str) -> None:
-    result = courrier("quickstart", "--data", data, "--domain", "lab.example.org", "--hostname", "mail.lab.example.org")
+    result = courrier(
+        "quickstart",
+        "--data",
+        data,
+        "--domain",
+        "lab.example.org",
+        "--hostname",
+        "mail.lab.example.org",
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "postmaster@lab.example.org" in out
@@ -161,11 +225,24 @@ def test_quickstart_then_serve_then_provision_while_running(data: str) -> None:
         else:
             pytest.fail("server did not start: " + "".join(lines))
         assert courrier("domain", "add", "second.example.org", "--data", data).returncode == 0
-        assert courrier(
-            "user", "add", "dan@second.example.org", "--password-stdin", "--data", data,
-            stdin="a very good password\n",
-        ).returncode == 0
-        assert courrier("alias", "add", "@second.example.org", "dan@second.example.org", "--data", data).returncode == 0
+        assert (
+            courrier(
+                "user",
+                "add",
+                "dan@second.example.org",
+                "--password-stdin",
+                "--data",
+                data,
+                stdin="a very good password\n",
+            ).returncode
+            == 0
+        )
+        assert (
+            courrier(
+                "alias", "add", "@second.example.org", "dan@second.example.org", "--data", data
+            ).returncode
+            == 0
+        )
         assert server.poll() is None
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0

@@ -128,6 +128,9 @@ class PostgresBackend:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             await self._close_connections()
             raise StoreError(f"Cannot use the PostgreSQL database: {exc}.") from exc
+        except BaseException:
+            await self._close_connections()
+            raise
         self._writer_task = asyncio.create_task(self._write_loop(), name="courrier-pg-write")
 
     async def close(self) -> None:
