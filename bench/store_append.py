@@ -95,7 +95,9 @@ async def run_sqlite(directory: Path, repeat: int) -> dict[int, tuple[float, flo
         store = await Store.open_sqlite(data)
         async with store:
             for writers in WRITERS:
-                results[writers].append(await appends_per_second(store, writers, count_for(writers)))
+                results[writers].append(
+                    await appends_per_second(store, writers, count_for(writers))
+                )
         shutil.rmtree(data)
     return {w: _median(r) for w, r in results.items()}
 
@@ -106,7 +108,9 @@ async def run_postgres(url: str, repeat: int) -> dict[int, tuple[float, float]]:
         store = await Store.open_postgres(url)
         async with store:
             for writers in WRITERS:
-                results[writers].append(await appends_per_second(store, writers, count_for(writers)))
+                results[writers].append(
+                    await appends_per_second(store, writers, count_for(writers))
+                )
     return {w: _median(r) for w, r in results.items()}
 
 

@@ -65,7 +65,7 @@ async def test_failed_migration_rolls_back_whole(
     )
     monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, broken))
     monkeypatch.setattr(schema, "LATEST", broken.version)
-    with pytest.raises(Exception, match="(?i)syntax"):
+    with pytest.raises(Exception, match=r"(?i)syntax"):
         await store_opener()
     monkeypatch.undo()
     again: Store = await store_opener()

@@ -45,6 +45,7 @@ class Backend(Protocol):
     async def close(self) -> None: ...
     async def write(self, factory: TxFactory[T]) -> T: ...
     async def read(self, factory: TxFactory[T]) -> T: ...
+    async def flush_index(self) -> None: ...
 
 
 def _now() -> int:
@@ -301,6 +302,7 @@ class Store:
     async def search_text(
         self, mailbox_id: int, query: str, *, headers: bool = True, body: bool = True
     ) -> list[int]:
+        await self.backend.flush_index()
         return await self.backend.read(
             lambda: mail.search_text(mailbox_id, query, headers=headers, body=body)
         )

@@ -10,7 +10,8 @@ Invariants kept here, for both backends:
 - ``accounts.used_bytes`` is the sum of the sizes of the account's messages; an operation that
   would take it over ``quota_bytes`` (0 = unlimited) fails whole with :class:`QuotaExceeded`.
 - A blob's ``refs`` counts the messages pointing at it; at zero the row, its full-text entry and
-  its file (after commit) go.
+  its file (after commit) go. New blobs are indexed for full-text search (an effect: the
+  backend decides when).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 from courrier.store.errors import AlreadyExists, InvalidName, NotFound, QuotaExceeded
 from courrier.store.models import Appended, Change, ChangeKind, Flag, Mailbox, Message
-from courrier.store.tx import Notify, Q, Row, Tx, Unlink, many, one, rows, run
+from courrier.store.tx import Index, Notify, Q, Row, Tx, Unindex, Unlink, many, one, rows, run
 
 _WORD = re.compile(r"\w+")
 
@@ -293,14 +294,7 @@ def _store_blob(blob: NewBlob) -> Tx[int]:
     if blob.path is not None and path != blob.path:
         yield Unlink(blob.path)  # the content was already stored; our copy is spare
     if refs == 1:
-        yield run(
-            "INSERT INTO fts (rowid, headers, body) VALUES (?, ?, ?)",
-            blob_id,
-            blob.headers_text,
-            blob.body_text,
-            pg="INSERT INTO fts (blob_id, headers, body) VALUES "
-            "(?, to_tsvector('simple', ?), to_tsvector('simple', ?))",
-        )
+        yield Index(blob_id, blob.headers_text, blob.body_text)
     return blob_id
 
 
@@ -310,11 +304,7 @@ def _release_blobs(blob_ids: Iterable[int]) -> Tx[None]:
             "UPDATE blobs SET refs = refs - ? WHERE id = ? RETURNING refs, path", count, blob_id
         )
         if row is not None and int(row[0]) <= 0:
-            yield run(
-                "DELETE FROM fts WHERE rowid = ?",
-                blob_id,
-                pg="DELETE FROM fts WHERE blob_id = ?",
-            )
+            yield Unindex(blob_id)
             yield run("DELETE FROM blobs WHERE id = ?", blob_id)
             if row[1] is not None:
                 yield Unlink(str(row[1]))
@@ -635,7 +625,7 @@ def search_text(mailbox_id: int, query: str, *, headers: bool, body: bool) -> Tx
     pg_query = " & ".join(f"'{w}':*" for w in words)
     pg_doc = " || ".join(f"fts.{c}" for c in columns)
     found = yield Q(
-        "SELECT m.uid FROM fts JOIN messages m ON m.blob_id = fts.rowid "
+        "SELECT m.uid FROM ix.fts JOIN messages m ON m.blob_id = fts.rowid "
         "WHERE fts MATCH ? AND m.mailbox_id = ? ORDER BY m.uid",
         (fts_query, mailbox_id),
         "all",

@@ -25,7 +25,7 @@ import asyncpg
 
 from courrier.store import schema
 from courrier.store.errors import AlreadyExists, SchemaTooNew, StoreClosed, StoreError
-from courrier.store.tx import Notify, Q, TxFactory, to_postgres
+from courrier.store.tx import Index, Notify, Q, TxFactory, Unindex, to_postgres
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -79,11 +79,22 @@ async def _drive(factory: TxFactory[T], conn: asyncpg.Connection) -> tuple[T, li
             step = gen.send(value)
         except StopIteration as stop:
             return stop.value, effects
+        value = None
         if isinstance(step, Q):
             value = await _execute(conn, step)
+        elif isinstance(step, Index):
+            # The index is a table of the same database: filled in the same transaction.
+            await conn.execute(
+                "INSERT INTO fts (blob_id, headers, body) VALUES "
+                "($1, to_tsvector('simple', $2), to_tsvector('simple', $3))",
+                step.blob_id,
+                step.headers,
+                step.body,
+            )
+        elif isinstance(step, Unindex):
+            await conn.execute("DELETE FROM fts WHERE blob_id = $1", step.blob_id)
         else:
             effects.append(step)
-            value = None
 
 
 def _map_error(exc: BaseException) -> BaseException:
@@ -257,6 +268,9 @@ class PostgresBackend:
             self._writer_conn = await asyncpg.connect(self.url)
 
     # -- reads ---------------------------------------------------------------------------
+
+    async def flush_index(self) -> None:
+        """The index is written inside each transaction: nothing to wait for."""
 
     async def read(self, factory: TxFactory[T]) -> T:
         if self._closed or self._pool is None:

@@ -120,14 +120,8 @@ _V1_COMMON = [
     "CREATE INDEX changes_mailbox ON changes(mailbox_id, modseq)",
 ]
 
-_V1_SQLITE_ONLY = [
-    # RFC 9051 §6.4.4 SEARCH TEXT/BODY: candidates come from this index (one row per blob).
-    # detail=column keeps no word positions: a smaller index and ~20% faster appends; the
-    # caller checks candidates for the exact substring anyway.
-    """CREATE VIRTUAL TABLE fts USING fts5(
-        headers, body, tokenize = 'unicode61 remove_diacritics 2', detail = column
-    )""",
-]
+#: SQLite's full-text index lives in its own file (``store/fulltext.py``): derived data.
+_V1_SQLITE_ONLY: list[str] = []
 
 _V1_POSTGRES_ONLY = [
     """CREATE TABLE fts (

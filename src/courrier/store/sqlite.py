@@ -7,7 +7,8 @@ commits once, so one fsync covers them all. If one member fails, the batch is ro
 again without it, so members never see each other's failures.
 
 Readers run on a small thread pool, each thread with its own connection; WAL lets them read a
-consistent snapshot while the writer writes.
+consistent snapshot while the writer writes. The full-text index is a separate file, filled by
+its own thread after each commit (``store/fulltext.py``) and attached to readers as ``ix``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import queue
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,7 +29,8 @@ from typing import Any, TypeVar
 from courrier.store import schema
 from courrier.store.blobs import BlobArea
 from courrier.store.errors import AlreadyExists, SchemaTooNew, StoreClosed, StoreError
-from courrier.store.tx import Notify, Q, TxFactory, Unlink, drive_sync
+from courrier.store.fulltext import FullTextIndexer
+from courrier.store.tx import Index, Notify, Q, TxFactory, Unindex, Unlink, drive_sync
 
 T = TypeVar("T")
 
@@ -90,6 +93,7 @@ class SQLiteBackend:
     ) -> None:
         self.path = path
         self.blobs = blobs
+        self.indexer = FullTextIndexer(path.with_name("fulltext.db"), path, blobs)
         self._max_batch = max_batch
         self._notify = notify
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -103,7 +107,11 @@ class SQLiteBackend:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, cached_statements=512
+            self.path,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=512,
+            uri=True,  # for ATTACH of the index read-only
         )
         for pragma in _PRAGMAS:
             conn.execute(pragma)
@@ -117,6 +125,7 @@ class SQLiteBackend:
         except BaseException:
             conn.close()
             raise
+        await asyncio.to_thread(self.indexer.start)
         self._writer = threading.Thread(
             target=self._write_loop, args=(conn,), name="courrier-write", daemon=True
         )
@@ -129,6 +138,7 @@ class SQLiteBackend:
         self._jobs.put(None)
         if self._writer is not None:
             await asyncio.to_thread(self._writer.join)
+        await asyncio.to_thread(self.indexer.stop)
         self._readers.shutdown(wait=True)
         for conn in self._reader_conns:
             conn.close()
@@ -170,6 +180,7 @@ class SQLiteBackend:
     def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
         pending = list(batch)
         notices: list[Notify] = []
+        indexing: list[Index | Unindex] = []
         while pending:
             staged: list[tuple[_Job, Any, list[Any]]] = []
             try:
@@ -196,10 +207,13 @@ class SQLiteBackend:
                 for effect in effects:
                     if isinstance(effect, Unlink):
                         self.blobs.remove(effect.path)
-                    else:
+                    elif isinstance(effect, Notify):
                         notices.append(effect)
+                    else:
+                        indexing.append(effect)
             self.batches += 1
             self.batched_jobs += len(staged)
+            self.indexer.submit(indexing)
             break
         by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         for job in batch:
@@ -222,6 +236,9 @@ class SQLiteBackend:
 
     # -- reads ---------------------------------------------------------------------------
 
+    async def flush_index(self) -> None:
+        await self.indexer.flush()
+
     async def read(self, factory: TxFactory[T]) -> T:
         if self._closed:
             raise StoreClosed("The store is closed.")
@@ -233,6 +250,8 @@ class SQLiteBackend:
         if conn is None:
             conn = self._connect()
             conn.execute("PRAGMA query_only = ON")
+            index_uri = f"file:{urllib.parse.quote(str(self.indexer.path))}?mode=ro"
+            conn.execute("ATTACH DATABASE ? AS ix", (index_uri,))
             self._local.conn = conn
             self._reader_conns.append(conn)
         conn.execute("BEGIN")

@@ -1,9 +1,10 @@
 """Transactions as sans-IO generators: the store's logic written once for both backends.
 
 A transaction is a generator that yields :class:`Q` (a statement) and receives its result, or
-yields an effect (:class:`Notify`, :class:`Unlink`) that the backend carries out only after the
-commit. Backends run the generator: the SQLite one synchronously on its writer or reader thread,
-the PostgreSQL one with ``await`` on an asyncpg connection. SQL is written with ``?`` placeholders
+yields an effect (:class:`Notify`, :class:`Unlink`, :class:`Index`, :class:`Unindex`) that the
+backend carries out in its own way, never visible to others before the commit. Backends run the
+generator: the SQLite one synchronously on its writer or reader thread, the PostgreSQL one with
+``await`` on an asyncpg connection. SQL is written with ``?`` placeholders
 and the SQLite spelling; where the dialects differ, a statement gives both spellings.
 
 A transaction may be run more than once (group commit re-runs a batch without a failed member),
@@ -51,7 +52,24 @@ class Unlink:
     path: str
 
 
-Effect = Notify | Unlink
+@dataclass(frozen=True, slots=True)
+class Index:
+    """Put a new blob's words in the full-text index (SQLite: after commit, off the commit path;
+    PostgreSQL: in the same transaction)."""
+
+    blob_id: int
+    headers: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unindex:
+    """Take a dropped blob out of the full-text index."""
+
+    blob_id: int
+
+
+Effect = Notify | Unlink | Index | Unindex
 Step = Q | Effect
 Tx = Generator[Step, Any, T]
 TxFactory = Callable[[], Tx[T]]
