@@ -330,4 +330,8 @@ def _message_columns(parsed: ParsedMessage, prefix: bytes) -> NewMessage:
         in_reply_to=parsed.in_reply_to,
         references=parsed.references,
         preview=parsed.preview,
+        sort_subject=parsed.sort_subject,
+        sort_from=parsed.sort_from,
+        sort_to=parsed.sort_to,
+        sort_cc=parsed.sort_cc,
     )

@@ -67,6 +67,11 @@ class NewMessage:
     in_reply_to: str
     references: str
     preview: str
+    #: RFC 5256 SORT keys: base subject, first mailbox of From/To/Cc.
+    sort_subject: str
+    sort_from: str
+    sort_to: str
+    sort_cc: str
 
 
 # -- mailboxes -----------------------------------------------------------------------------
@@ -398,8 +403,9 @@ def append(
     row = yield one(
         "INSERT INTO messages (mailbox_id, account_id, uid, modseq, flags, keywords, "
         "internal_date, size, blob_id, prefix, envelope, bodystructure, body, subject, from_, "
-        "to_, cc, bcc, sent_date, message_id, in_reply_to, references_, preview) VALUES "
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "to_, cc, bcc, sent_date, message_id, in_reply_to, references_, preview, sort_subject, "
+        "sort_from, sort_to, sort_cc) VALUES "
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         mailbox_id,
         account_id,
         uid,
@@ -423,6 +429,10 @@ def append(
         message.in_reply_to,
         message.references,
         message.preview,
+        message.sort_subject,
+        message.sort_from,
+        message.sort_to,
+        message.sort_cc,
     )
     yield run(
         _INSERT_CHANGE,
@@ -554,7 +564,8 @@ def copy_messages(source_id: int, target_id: int, uids: Sequence[int]) -> Tx[lis
         source_id,
         uids,
         "flags, keywords, internal_date, size, blob_id, prefix, envelope, bodystructure, body, "
-        "subject, from_, to_, cc, bcc, sent_date, message_id, in_reply_to, references_, preview",
+        "subject, from_, to_, cc, bcc, sent_date, message_id, in_reply_to, references_, preview, "
+        "sort_subject, sort_from, sort_to, sort_cc",
     )
     if not found:
         return []
@@ -572,8 +583,9 @@ def copy_messages(source_id: int, target_id: int, uids: Sequence[int]) -> Tx[lis
     yield many(
         "INSERT INTO messages (mailbox_id, account_id, uid, modseq, flags, keywords, "
         "internal_date, size, blob_id, prefix, envelope, bodystructure, body, subject, from_, "
-        "to_, cc, bcc, sent_date, message_id, in_reply_to, references_, preview) VALUES "
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "to_, cc, bcc, sent_date, message_id, in_reply_to, references_, preview, sort_subject, "
+        "sort_from, sort_to, sort_cc) VALUES "
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (target_id, account_id, new, modseq, *r[1:])
             for r, (_, new) in zip(found, pairs, strict=True)

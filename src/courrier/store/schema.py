@@ -105,6 +105,10 @@ _V1_COMMON = [
         in_reply_to TEXT NOT NULL,
         references_ TEXT NOT NULL,
         preview TEXT NOT NULL,
+        sort_subject TEXT NOT NULL,
+        sort_from TEXT NOT NULL,
+        sort_to TEXT NOT NULL,
+        sort_cc TEXT NOT NULL,
         UNIQUE (mailbox_id, uid)
     )""",
     "CREATE INDEX messages_modseq ON messages(mailbox_id, modseq)",
