@@ -47,10 +47,12 @@ def test_tls_handshake_with_the_generated_certificate(tmp_path: Path) -> None:
     thread = threading.Thread(target=serve_one)
     thread.start()
     client_ctx = ssl.create_default_context(cafile=str(cert))
-    with socket.create_connection(("127.0.0.1", port)) as raw:
-        with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
-            assert tls.recv(5) == b"hello"
-            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    with (
+        socket.create_connection(("127.0.0.1", port)) as raw,
+        client_ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        assert tls.recv(5) == b"hello"
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
     thread.join()
     listener.close()
 

@@ -25,6 +25,16 @@ from courrier.store.errors import AlreadyExists, InvalidName, NotFound, QuotaExc
 from courrier.store.models import Appended, Change, ChangeKind, Flag, Mailbox, Message
 from courrier.store.tx import Index, Notify, Q, Row, Tx, Unindex, Unlink, many, one, rows, run
 
+_MESSAGE_FIELDS = (
+    "mailbox_id, account_id, uid, modseq, flags, keywords, internal_date, size, blob_id, prefix, "
+    "envelope, bodystructure, body, subject, from_, to_, cc, bcc, sent_date, message_id, "
+    "in_reply_to, references_, preview, sort_subject, sort_from, sort_to, sort_cc"
+)
+_INSERT_MESSAGE = (
+    f"INSERT INTO messages ({_MESSAGE_FIELDS}) VALUES "
+    f"({', '.join('?' * len(_MESSAGE_FIELDS.split(',')))})"
+)
+
 _WORD = re.compile(r"\w+")
 
 _INSERT_CHANGE = (
@@ -401,11 +411,7 @@ def append(
     uid, uidvalidity = int(box[0]), int(box[1])
     blob_id = yield from _store_blob(blob)
     row = yield one(
-        "INSERT INTO messages (mailbox_id, account_id, uid, modseq, flags, keywords, "
-        "internal_date, size, blob_id, prefix, envelope, bodystructure, body, subject, from_, "
-        "to_, cc, bcc, sent_date, message_id, in_reply_to, references_, preview, sort_subject, "
-        "sort_from, sort_to, sort_cc) VALUES "
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        _INSERT_MESSAGE + " RETURNING id",
         mailbox_id,
         account_id,
         uid,
@@ -581,11 +587,7 @@ def copy_messages(source_id: int, target_id: int, uids: Sequence[int]) -> Tx[lis
     first = int(box[0])
     pairs = [(int(r[0]), first + i) for i, r in enumerate(found)]
     yield many(
-        "INSERT INTO messages (mailbox_id, account_id, uid, modseq, flags, keywords, "
-        "internal_date, size, blob_id, prefix, envelope, bodystructure, body, subject, from_, "
-        "to_, cc, bcc, sent_date, message_id, in_reply_to, references_, preview, sort_subject, "
-        "sort_from, sort_to, sort_cc) VALUES "
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _INSERT_MESSAGE,
         [
             (target_id, account_id, new, modseq, *r[1:])
             for r, (_, new) in zip(found, pairs, strict=True)
