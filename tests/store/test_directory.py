@@ -93,9 +93,7 @@ async def test_remove_account_releases_everything(store: Store) -> None:
     await store.add_alias("team@example.test", ["bob@example.test", "carol@example.test"])
     inbox = await store.mailbox(account.id, "INBOX")
     other_inbox = await store.mailbox(other.id, "INBOX")
-    shared = make_message(1)
-    await store.append(inbox.id, shared)
-    await store.append(other_inbox.id, shared)
+    await store.deliver(make_message(1), [(inbox.id, b""), (other_inbox.id, b"")])
     await store.append(inbox.id, make_message(2))
     await store.remove_account("bob@example.test")
     assert await store.get_account("bob@example.test") is None

@@ -95,19 +95,36 @@ async def test_one_failing_append_does_not_hurt_its_batch(store: Store) -> None:
     assert sorted(o.uid for o in stored) == [1, 2, 3, 4, 5]
 
 
-async def test_same_content_is_stored_once(store: Store) -> None:
+async def test_delivery_to_several_mailboxes_stores_content_once(store: Store) -> None:
     bob = await new_account(store)
-    carol = await new_account(store, "carol@example.test")
+    carol = await new_account(store, "carol@example.test", quota=100)
+    dave = await new_account(store, "dave@example.test")
     raw = make_message(7)
-    one = await store.append(
-        (await store.mailbox(bob.id, "INBOX")).id, raw, prefix=b"X-To: bob\r\n"
+    boxes = [(await store.mailbox(a.id, "INBOX")).id for a in (bob, carol, dave)]
+    results = await store.deliver(
+        raw, [(boxes[0], b"X-To: bob\r\n"), (boxes[1], b""), (boxes[2], b"X-To: d\r\n")]
     )
-    two = await store.append(
-        (await store.mailbox(carol.id, "INBOX")).id, raw, prefix=b"X-To: c\r\n"
-    )
+    one, refused, two = results
+    assert isinstance(refused, QuotaExceeded)  # carol is over quota; the others get it
+    assert not isinstance(one, BaseException) and not isinstance(two, BaseException)
     assert await sql(store, "SELECT refs FROM blobs") == [(2,)]
     assert await store.read_message(one.message_id) == b"X-To: bob\r\n" + raw
-    assert await store.read_message(two.message_id) == b"X-To: c\r\n" + raw
+    assert await store.read_message(two.message_id) == b"X-To: d\r\n" + raw
+    assert (await store.mailbox(carol.id, "INBOX")).messages == 0
+
+
+async def test_big_content_is_shared_across_deliveries(store: Store) -> None:
+    bob = await new_account(store)
+    carol = await new_account(store, "carol@example.test")
+    raw = make_message(8, size=300_000)  # above DEDUPE_MIN and the inline maximum
+    first = await store.append((await store.mailbox(bob.id, "INBOX")).id, raw)
+    second = await store.append((await store.mailbox(carol.id, "INBOX")).id, raw)
+    assert await sql(store, "SELECT refs FROM blobs") == [(2,)]
+    if store.blobs is not None:
+        assert len(store.blobs.files()) == 1  # the second writer's spare file is gone
+    await store.expunge((await store.mailbox(bob.id, "INBOX")).id, [first.uid], deleted_only=False)
+    assert await store.read_message(second.message_id) == raw
+    assert await sql(store, "SELECT refs FROM blobs") == [(1,)]
 
 
 async def test_large_message_lives_in_a_file(

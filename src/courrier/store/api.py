@@ -18,9 +18,9 @@ from typing import Protocol, TypeVar
 from courrier.message import ParsedMessage, parse
 from courrier.store import directory, mail
 from courrier.store.blobs import BlobArea
-from courrier.store.errors import NotFound
+from courrier.store.errors import NotFound, StoreError
 from courrier.store.feed import ChangeFeed, Subscription
-from courrier.store.mail import NewBlob, NewMessage
+from courrier.store.mail import AppendItem, NewBlob, NewMessage
 from courrier.store.models import (
     Account,
     Alias,
@@ -44,6 +44,7 @@ class Backend(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
     async def write(self, factory: TxFactory[T]) -> T: ...
+    async def append(self, item: AppendItem) -> Appended: ...
     async def read(self, factory: TxFactory[T]) -> T: ...
     async def flush_index(self) -> None: ...
 
@@ -234,9 +235,30 @@ class Store:
         blob = await self._prepare_blob(raw, parsed)
         row = _message_columns(parsed, prefix)
         date = _now() if internal_date is None else internal_date
-        return await self.backend.write(
-            lambda: mail.append(mailbox_id, blob, row, int(flags), keywords, date)
-        )
+        item = AppendItem(mailbox_id, blob, row, int(flags), tuple(keywords), date)
+        return await self.backend.append(item)
+
+    async def deliver(
+        self,
+        raw: bytes,
+        targets: Sequence[tuple[int, bytes]],
+        *,
+        flags: Flag | int = 0,
+        internal_date: int | None = None,
+    ) -> list[Appended | StoreError]:
+        """One message to several mailboxes (``(mailbox id, prefix)`` each), in one transaction.
+
+        The content is stored once for all of them. A mailbox whose account is over quota (or
+        that is gone) gets its error in the result; the others get the message.
+        """
+        parsed = await asyncio.to_thread(parse, raw) if len(raw) > 1 << 20 else parse(raw)
+        blob = await self._prepare_blob(raw, parsed)
+        date = _now() if internal_date is None else internal_date
+        items = [
+            AppendItem(mailbox_id, blob, _message_columns(parsed, prefix), int(flags), (), date)
+            for mailbox_id, prefix in targets
+        ]
+        return await self.backend.write(lambda: mail.append_batch(items))
 
     async def _prepare_blob(self, raw: bytes, parsed: ParsedMessage) -> NewBlob:
         digest = hashlib.sha256(raw).hexdigest()

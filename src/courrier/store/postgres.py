@@ -18,13 +18,15 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
 
 from courrier.store import schema
+from courrier.store.batching import Pending, Unit, plan
 from courrier.store.errors import AlreadyExists, SchemaTooNew, StoreClosed, StoreError
+from courrier.store.mail import AppendItem
+from courrier.store.models import Appended
 from courrier.store.tx import Index, Notify, Q, TxFactory, Unindex, to_postgres
 
 T = TypeVar("T")
@@ -38,15 +40,9 @@ _RETRIES = 5
 _PAYLOAD_MAX = 7000
 
 
-@dataclass(slots=True)
-class _Job:
-    factory: TxFactory[Any]
-    future: asyncio.Future[Any]
-
-
-class _JobFailed(Exception):
-    def __init__(self, job: _Job, error: BaseException) -> None:
-        self.job, self.error = job, error
+class _UnitFailed(Exception):
+    def __init__(self, unit: Unit, error: BaseException) -> None:
+        self.unit, self.error = unit, error
 
 
 _sql_cache: dict[str, str] = {}
@@ -120,7 +116,7 @@ class PostgresBackend:
         self._max_batch = max_batch
         self._readers = readers
         self._notify = notify
-        self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self._jobs: asyncio.Queue[Pending | None] = asyncio.Queue()
         self._pool: asyncpg.Pool | None = None
         self._writer_conn: asyncpg.Connection | None = None
         self._listener: asyncpg.Connection | None = None
@@ -178,12 +174,20 @@ class PostgresBackend:
     # -- writes --------------------------------------------------------------------------
 
     async def write(self, factory: TxFactory[T]) -> T:
+        result: T = await self._submit(factory, None)
+        return result
+
+    async def append(self, item: AppendItem) -> Appended:
+        result: Appended = await self._submit(None, item)
+        return result
+
+    async def _submit(self, factory: TxFactory[Any] | None, item: AppendItem | None) -> Any:
         if self._closed:
             raise StoreClosed("The store is closed.")
-        job = _Job(factory, asyncio.get_running_loop().create_future())
-        self._jobs.put_nowait(job)
-        result: T = await job.future
-        return result
+        loop = asyncio.get_running_loop()
+        pending = Pending(loop.create_future(), loop, factory, item)
+        self._jobs.put_nowait(pending)
+        return await pending.future
 
     async def _write_loop(self) -> None:
         stopping = False
@@ -200,23 +204,23 @@ class PostgresBackend:
                 batch.append(job)
             await self._commit(batch)
 
-    async def _commit(self, batch: list[_Job]) -> None:
+    async def _commit(self, batch: list[Pending]) -> None:
         conn = self._writer_conn
         assert conn is not None
-        pending = list(batch)
+        units = plan(batch)
         retries = 0
-        while pending:
-            staged: list[tuple[_Job, Any]] = []
+        while units:
+            staged: list[tuple[Unit, Any]] = []
             notices: dict[int, int] = {}
             tr = conn.transaction()
             try:
                 await tr.start()
-                for job in pending:
+                for unit in units:
                     try:
-                        value, effects = await _drive(job.factory, conn)
+                        value, effects = await _drive(unit.factory, conn)
                     except Exception as exc:
-                        raise _JobFailed(job, exc) from exc
-                    staged.append((job, value))
+                        raise _UnitFailed(unit, exc) from exc
+                    staged.append((unit, value))
                     for effect in effects:
                         if isinstance(effect, Notify):
                             notices[effect.account_id] = max(
@@ -225,31 +229,33 @@ class PostgresBackend:
                 for payload in self._payloads(notices):
                     await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
                 await tr.commit()
-            except _JobFailed as failed:
+            except _UnitFailed as failed:
                 await _rollback(tr)
                 if _retryable(failed.error) and retries < _RETRIES:
                     retries += 1
                     continue
-                _settle(failed.job, error=_map_error(failed.error))
-                pending.remove(failed.job)
+                failed.unit.fail(_map_error(failed.error))
+                units.remove(failed.unit)
                 continue
             except Exception as exc:
                 await _rollback(tr)
                 if _retryable(exc) and retries < _RETRIES:
                     retries += 1
                     continue
-                for job in pending:
-                    _settle(job, error=_map_error(exc))
+                for unit in units:
+                    unit.fail(_map_error(exc))
                 if conn.is_closed():
                     await self._reconnect()
-                return
+                break
             self.batches += 1
-            self.batched_jobs += len(staged)
-            for job, value in staged:
-                _settle(job, value=value)
+            self.batched_jobs += len(batch)
+            for unit, value in staged:
+                unit.succeed(value)
             if notices:
                 self._notify([Notify(a, m) for a, m in notices.items()])
-            return
+            break
+        for pending in batch:
+            pending.settle()
 
     def _payloads(self, notices: dict[int, int]) -> list[str]:
         items = [f"{a}:{m}" for a, m in notices.items()]
@@ -282,15 +288,6 @@ class PostgresBackend:
             except Exception as exc:
                 raise _map_error(exc) from exc
         return value
-
-
-def _settle(job: _Job, *, value: Any = None, error: BaseException | None = None) -> None:
-    if job.future.done():
-        return
-    if error is not None:
-        job.future.set_exception(error)
-    else:
-        job.future.set_result(value)
 
 
 async def _rollback(tr: Any) -> None:

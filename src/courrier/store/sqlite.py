@@ -22,14 +22,16 @@ import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from courrier.store import schema
+from courrier.store.batching import Pending, Unit, plan
 from courrier.store.blobs import BlobArea
 from courrier.store.errors import AlreadyExists, SchemaTooNew, StoreClosed, StoreError
 from courrier.store.fulltext import FullTextIndexer
+from courrier.store.mail import AppendItem
+from courrier.store.models import Appended
 from courrier.store.tx import Index, Notify, Q, TxFactory, Unindex, Unlink, drive_sync
 
 T = TypeVar("T")
@@ -45,17 +47,13 @@ _PRAGMAS = (
 )
 
 
-@dataclass(slots=True)
-class _Job:
-    factory: TxFactory[Any]
-    future: asyncio.Future[Any]
-    loop: asyncio.AbstractEventLoop
-    outcome: tuple[bool, Any] = field(default=(False, None))
+#: Longest wait for the rest of a batch (seconds); far below one fsync plus a batch's work.
+GATHER_WAIT = 0.0005
 
 
-class _JobFailed(Exception):
-    def __init__(self, job: _Job, error: BaseException) -> None:
-        self.job, self.error = job, error
+class _UnitFailed(Exception):
+    def __init__(self, unit: Unit, error: BaseException) -> None:
+        self.unit, self.error = unit, error
 
 
 def _execute(conn: sqlite3.Connection, q: Q) -> Any:
@@ -96,7 +94,7 @@ class SQLiteBackend:
         self.indexer = FullTextIndexer(path.with_name("fulltext.db"), path, blobs)
         self._max_batch = max_batch
         self._notify = notify
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="courrier-read")
         self._reader_conns: list[sqlite3.Connection] = []
@@ -146,64 +144,81 @@ class SQLiteBackend:
     # -- writes --------------------------------------------------------------------------
 
     async def write(self, factory: TxFactory[T]) -> T:
+        result: T = await self._submit(factory, None)
+        return result
+
+    async def append(self, item: AppendItem) -> Appended:
+        result: Appended = await self._submit(None, item)
+        return result
+
+    async def _submit(self, factory: TxFactory[Any] | None, item: AppendItem | None) -> Any:
         if self._closed:
             raise StoreClosed("The store is closed.")
         loop = asyncio.get_running_loop()
-        job = _Job(factory, loop.create_future(), loop)
-        self._jobs.put(job)
-        result: T = await job.future
-        return result
+        pending = Pending(loop.create_future(), loop, factory, item)
+        self._jobs.put(pending)
+        return await pending.future
 
     def _write_loop(self, conn: sqlite3.Connection) -> None:
         try:
             stopping = False
+            expected = 1
             while not stopping:
                 first = self._jobs.get()
                 if first is None:
                     break
                 batch = [first]
+                # Like PostgreSQL's commit_delay: when the last batch was bigger than what is
+                # waiting now, the other writers are about to send theirs; wait a little for
+                # them rather than spend a whole fsync on a few.
+                deadline = time.monotonic() + GATHER_WAIT
                 while len(batch) < self._max_batch:
                     try:
-                        job = self._jobs.get_nowait()
+                        if len(batch) < expected:
+                            job = self._jobs.get(timeout=max(0.0, deadline - time.monotonic()))
+                        else:
+                            job = self._jobs.get_nowait()
                     except queue.Empty:
                         break
                     if job is None:
                         stopping = True
                         break
                     batch.append(job)
+                expected = len(batch)
                 self._commit(conn, batch)
         finally:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("PRAGMA optimize")
             conn.close()
 
-    def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
-        pending = list(batch)
+    def _commit(self, conn: sqlite3.Connection, batch: list[Pending]) -> None:
+        units = plan(batch)
         notices: list[Notify] = []
         indexing: list[Index | Unindex] = []
-        while pending:
-            staged: list[tuple[_Job, Any, list[Any]]] = []
+        while units:
+            staged: list[tuple[Unit, Any, list[Any]]] = []
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                for job in pending:
+                for unit in units:
                     try:
-                        value, effects = drive_sync(job.factory, lambda q: _execute(conn, q))
+                        value, effects = drive_sync(unit.factory, lambda q: _execute(conn, q))
                     except Exception as exc:
-                        raise _JobFailed(job, exc) from exc
-                    staged.append((job, value, effects))
+                        raise _UnitFailed(unit, exc) from exc
+                    staged.append((unit, value, effects))
                 conn.execute("COMMIT")
-            except _JobFailed as failed:
+            except _UnitFailed as failed:
+                # Run the batch again without the failed unit: the others must not pay for it.
                 _rollback(conn)
-                failed.job.outcome = (False, _map_error(failed.error))
-                pending.remove(failed.job)
+                failed.unit.fail(_map_error(failed.error))
+                units.remove(failed.unit)
                 continue
             except Exception as exc:  # BEGIN or COMMIT failed: disk full, I/O error, locked
                 _rollback(conn)
-                for job in pending:
-                    job.outcome = (False, _map_error(exc))
+                for unit in units:
+                    unit.fail(_map_error(exc))
                 break
-            for job, value, effects in staged:
-                job.outcome = (True, value)
+            for unit, value, effects in staged:
+                unit.succeed(value)
                 for effect in effects:
                     if isinstance(effect, Unlink):
                         self.blobs.remove(effect.path)
@@ -212,25 +227,19 @@ class SQLiteBackend:
                     else:
                         indexing.append(effect)
             self.batches += 1
-            self.batched_jobs += len(staged)
+            self.batched_jobs += len(batch)
             self.indexer.submit(indexing)
             break
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
-        for job in batch:
-            by_loop.setdefault(job.loop, []).append(job)
-        for loop, jobs in by_loop.items():
+        by_loop: dict[asyncio.AbstractEventLoop, list[Pending]] = {}
+        for pending in batch:
+            by_loop.setdefault(pending.loop, []).append(pending)
+        for loop, members in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
-                loop.call_soon_threadsafe(self._resolve, jobs, notices)
+                loop.call_soon_threadsafe(self._resolve, members, notices)
 
-    def _resolve(self, jobs: Sequence[_Job], notices: list[Notify]) -> None:
-        for job in jobs:
-            if job.future.done():
-                continue
-            ok, value = job.outcome
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
+    def _resolve(self, members: Sequence[Pending], notices: list[Notify]) -> None:
+        for pending in members:
+            pending.settle()
         if notices:
             self._notify(notices)
 
