@@ -1,0 +1,66 @@
+"""Recipient resolution: which accounts receive mail for an address, and what goes elsewhere.
+
+Rules, in order, for an address of a hosted domain (Postfix virtual_alias_maps + virtual
+mailboxes behave alike):
+
+1. an account with that address receives it;
+2. an alias expands to its targets, each resolved again (aliases of aliases), loops cut;
+3. ``local+tag@domain`` (with the configured separator) is resolved as ``local@domain``;
+4. the domain's catch-all alias ``@domain`` takes what nothing else matched.
+
+Targets outside our domains are forwards. An address that resolves to nothing is unknown
+(the SMTP server answers 550 5.1.1 at RCPT time, so we never accept and then bounce).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from courrier.store import Account, Store
+
+#: Aliases of aliases are followed this deep at most.
+MAX_DEPTH = 10
+
+
+@dataclass(slots=True)
+class Resolution:
+    accounts: list[Account] = field(default_factory=list)
+    forwards: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.accounts or self.forwards)
+
+
+async def resolve(store: Store, address: str, *, separator: str) -> Resolution | None:
+    """What receives mail for ``address`` (already normalised), or None if our domain has no such
+    recipient. Addresses of other domains resolve to a forward to themselves."""
+    result = Resolution()
+    await _expand(store, address, separator, result, set(), 0)
+    return result or None
+
+
+async def _expand(
+    store: Store, address: str, separator: str, result: Resolution, seen: set[str], depth: int
+) -> None:
+    if address in seen or depth > MAX_DEPTH:
+        return
+    seen.add(address)
+    local, _, domain = address.rpartition("@")
+    if await store.get_domain(domain) is None:
+        if depth > 0 and address not in result.forwards:
+            result.forwards.append(address)
+        return
+    candidates = [address]
+    if separator and separator in local:
+        candidates.append(f"{local.split(separator, 1)[0]}@{domain}")
+    for candidate in [*candidates, f"@{domain}"]:
+        account = await store.get_account(candidate)
+        if account is not None:
+            if all(a.id != account.id for a in result.accounts):
+                result.accounts.append(account)
+            return
+        alias = await store.get_alias(candidate)
+        if alias is not None:
+            for target in alias.targets:
+                await _expand(store, target, separator, result, seen, depth + 1)
+            return
