@@ -7,33 +7,25 @@ import argparse
 from courrier import provisioning
 from courrier.cli.common import (
     OK,
-    add_json_option,
-    add_location_options,
+    Subparsers,
+    command,
+    command_group,
     open_from_args,
     print_json,
     print_table,
 )
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    group = sub.add_parser("alias", help="aliases and catch-alls").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
-    p = group.add_parser("add", help="forward an address (or @domain, the catch-all) to targets")
+def register(sub: Subparsers) -> None:
+    group = command_group(sub, "alias", "aliases and catch-alls")
+    p = command(group, "add", "forward an address (or @domain, the catch-all) to targets", add)
     p.add_argument("address", help="alias address, or @domain for the catch-all")
     p.add_argument("targets", nargs="+", metavar="TARGET", help="where its mail goes")
-    add_location_options(p)
-    p.set_defaults(func=add)
-    p = group.add_parser("list", help="list aliases")
+    p = command(group, "list", "list aliases", list_, json=True)
     p.add_argument("--domain", help="only this domain's aliases")
-    add_location_options(p)
-    add_json_option(p)
-    p.set_defaults(func=list_)
-    p = group.add_parser("remove", help="remove an alias, or one of its targets")
+    p = command(group, "remove", "remove an alias, or one of its targets", remove)
     p.add_argument("address")
     p.add_argument("target", nargs="?", help="remove only this target")
-    add_location_options(p)
-    p.set_defaults(func=remove)
 
 
 async def add(args: argparse.Namespace) -> int:

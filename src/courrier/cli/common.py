@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from courrier import config
 from courrier.store import Store, open_store
@@ -15,6 +15,31 @@ Handler = Callable[[argparse.Namespace], Awaitable[int]]
 
 #: Exit codes (DESIGN.md §6).
 OK, FAILURE, USAGE = 0, 1, 2
+
+
+if TYPE_CHECKING:
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+else:
+    Subparsers = argparse._SubParsersAction
+
+
+def command_group(sub: Subparsers, name: str, help_text: str) -> Subparsers:
+    """``courrier NAME ACTION …``."""
+    return sub.add_parser(name, help=help_text).add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+
+
+def command(
+    group: Subparsers, name: str, help_text: str, func: Handler, *, json: bool = False
+) -> argparse.ArgumentParser:
+    """A command taking --config/--data (and --json when it lists things)."""
+    parser = group.add_parser(name, help=help_text)
+    add_location_options(parser)
+    if json:
+        add_json_option(parser)
+    parser.set_defaults(func=func)
+    return parser
 
 
 def add_location_options(parser: argparse.ArgumentParser) -> None:

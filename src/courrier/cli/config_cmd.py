@@ -5,20 +5,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from courrier.cli.common import OK, add_json_option, add_location_options, load_settings, print_json
+from courrier.cli.common import (
+    OK,
+    Subparsers,
+    command,
+    command_group,
+    load_settings,
+    print_json,
+)
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    group = sub.add_parser("config", help="configuration").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
-    p = group.add_parser("check", help="validate the configuration file and environment")
-    add_location_options(p)
-    p.set_defaults(func=check)
-    p = group.add_parser("show", help="print the settings in effect")
-    add_location_options(p)
-    add_json_option(p)
-    p.set_defaults(func=show)
+def register(sub: Subparsers) -> None:
+    group = command_group(sub, "config", "configuration")
+    command(group, "check", "validate the configuration file and environment", check)
+    command(group, "show", "print the settings in effect", show, json=True)
 
 
 async def check(args: argparse.Namespace) -> int:

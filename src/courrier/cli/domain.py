@@ -7,8 +7,9 @@ import argparse
 from courrier import provisioning
 from courrier.cli.common import (
     OK,
-    add_json_option,
-    add_location_options,
+    Subparsers,
+    command,
+    command_group,
     open_from_args,
     print_json,
     print_table,
@@ -16,28 +17,16 @@ from courrier.cli.common import (
 from courrier.dns.records import recommended_records
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    group = sub.add_parser("domain", help="hosted domains").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
-    p = group.add_parser("add", help="host a domain")
-    p.add_argument("name")
-    add_location_options(p)
-    p.set_defaults(func=add)
-    p = group.add_parser("list", help="list hosted domains")
-    add_location_options(p)
-    add_json_option(p)
-    p.set_defaults(func=list_)
-    p = group.add_parser("remove", help="stop hosting a domain")
+def register(sub: Subparsers) -> None:
+    group = command_group(sub, "domain", "hosted domains")
+    command(group, "add", "host a domain", add).add_argument("name")
+    command(group, "list", "list hosted domains", list_, json=True)
+    p = command(group, "remove", "stop hosting a domain", remove)
     p.add_argument("name")
     p.add_argument("--force", action="store_true", help="also remove its accounts and their mail")
-    add_location_options(p)
-    p.set_defaults(func=remove)
-    p = group.add_parser("dns", help="DNS records to publish for a domain")
-    p.add_argument("name")
-    add_location_options(p)
-    add_json_option(p)
-    p.set_defaults(func=dns)
+    command(group, "dns", "DNS records to publish for a domain", dns, json=True).add_argument(
+        "name"
+    )
 
 
 async def add(args: argparse.Namespace) -> int:

@@ -12,13 +12,13 @@ import socket
 from pathlib import Path
 
 from courrier import config, provisioning
-from courrier.cli.common import FAILURE, OK, add_location_options, load_settings
+from courrier.cli.common import FAILURE, OK, Subparsers, add_location_options, load_settings
 from courrier.dns.records import recommended_records
 from courrier.security.certificates import describe, ensure_certificate
 from courrier.store import open_store
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("quickstart", help="first-run set-up: data directory, domain, admin")
     add_location_options(p)
     p.add_argument("--domain", help="mail domain (default: derived from the host name)")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 
-from courrier.cli.common import OK, add_location_options, load_settings
+from courrier.cli.common import OK, Subparsers, add_location_options, load_settings
 from courrier.server import serve
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("serve", help="run the mail server")
     add_location_options(p)
     p.add_argument(

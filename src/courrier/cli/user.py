@@ -9,8 +9,9 @@ import sys
 from courrier import config, provisioning
 from courrier.cli.common import (
     OK,
-    add_json_option,
-    add_location_options,
+    Subparsers,
+    command,
+    command_group,
     human_size,
     open_from_args,
     print_json,
@@ -19,35 +20,22 @@ from courrier.cli.common import (
 )
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    group = sub.add_parser("user", help="mail accounts").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
-    p = group.add_parser("add", help="create an account")
+def register(sub: Subparsers) -> None:
+    group = command_group(sub, "user", "mail accounts")
+    p = command(group, "add", "create an account", add)
     p.add_argument("address")
-    p.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input"
-    )
+    p.add_argument("--password-stdin", action="store_true", help=_STDIN_HELP)
     p.add_argument("--quota", help="quota such as 2G or 500M (default: accounts.default_quota)")
     p.add_argument("--admin", action="store_true", help="give the account server-admin rights")
-    add_location_options(p)
-    p.set_defaults(func=add)
-    p = group.add_parser("list", help="list accounts")
+    p = command(group, "list", "list accounts", list_, json=True)
     p.add_argument("--domain", help="only this domain's accounts")
-    add_location_options(p)
-    add_json_option(p)
-    p.set_defaults(func=list_)
-    p = group.add_parser("passwd", help="change an account's password")
+    p = command(group, "passwd", "change an account's password", passwd)
     p.add_argument("address")
-    p.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input"
-    )
-    add_location_options(p)
-    p.set_defaults(func=passwd)
-    p = group.add_parser("remove", help="delete an account and all its mail")
-    p.add_argument("address")
-    add_location_options(p)
-    p.set_defaults(func=remove)
+    p.add_argument("--password-stdin", action="store_true", help=_STDIN_HELP)
+    command(group, "remove", "delete an account and all its mail", remove).add_argument("address")
+
+
+_STDIN_HELP = "read the password from standard input (first line)"
 
 
 def _password(args: argparse.Namespace, *, allow_generate: bool) -> str | None:

@@ -11,7 +11,6 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -20,7 +19,7 @@ from courrier.store import directory, mail
 from courrier.store.blobs import BlobArea
 from courrier.store.errors import NotFound, StoreError
 from courrier.store.feed import ChangeFeed, Subscription
-from courrier.store.mail import AppendItem, NewBlob, NewMessage
+from courrier.store.mail import AppendItem, NewBlob
 from courrier.store.models import (
     Account,
     Alias,
@@ -233,9 +232,8 @@ class Store:
             # Trace headers in ``prefix`` change neither ENVELOPE nor BODYSTRUCTURE.
             parsed = await asyncio.to_thread(parse, raw) if len(raw) > 1 << 20 else parse(raw)
         blob = await self._prepare_blob(raw, parsed)
-        row = _message_columns(parsed, prefix)
         date = _now() if internal_date is None else internal_date
-        item = AppendItem(mailbox_id, blob, row, int(flags), tuple(keywords), date)
+        item = AppendItem(mailbox_id, blob, parsed, prefix, int(flags), tuple(keywords), date)
         return await self.backend.append(item)
 
     async def deliver(
@@ -255,7 +253,7 @@ class Store:
         blob = await self._prepare_blob(raw, parsed)
         date = _now() if internal_date is None else internal_date
         items = [
-            AppendItem(mailbox_id, blob, _message_columns(parsed, prefix), int(flags), (), date)
+            AppendItem(mailbox_id, blob, parsed, prefix, int(flags), (), date)
             for mailbox_id, prefix in targets
         ]
         return await self.backend.write(lambda: mail.append_batch(items))
@@ -332,28 +330,3 @@ class Store:
     def subscribe(self, account_id: int, modseq: int = 0) -> Subscription:
         """Wake-ups after every committed change to the account (IDLE, POP3, webmail)."""
         return self.feed.subscribe(account_id, modseq)
-
-
-def _message_columns(parsed: ParsedMessage, prefix: bytes) -> NewMessage:
-    sent: datetime | None = parsed.sent_date
-    return NewMessage(
-        size=len(prefix) + parsed.size,  # parsed.size is the blob's
-        prefix=prefix,
-        envelope=parsed.envelope,
-        bodystructure=parsed.bodystructure,
-        body=parsed.body,
-        subject=parsed.subject,
-        from_=parsed.from_,
-        to=parsed.to,
-        cc=parsed.cc,
-        bcc=parsed.bcc,
-        sent_date=None if sent is None else int(sent.timestamp()),
-        message_id=parsed.message_id,
-        in_reply_to=parsed.in_reply_to,
-        references=parsed.references,
-        preview=parsed.preview,
-        sort_subject=parsed.sort_subject,
-        sort_from=parsed.sort_from,
-        sort_to=parsed.sort_to,
-        sort_cc=parsed.sort_cc,
-    )

@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from courrier.store import mail
-from courrier.store.errors import StoreError
+from courrier.store.errors import StoreClosed, StoreError
+from courrier.store.models import Appended
 from courrier.store.tx import TxFactory
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True, eq=False)
@@ -58,6 +61,33 @@ class Unit:
     def fail(self, error: BaseException) -> None:
         for member in self.members:
             member.outcome = (False, error)
+
+
+class Submitter:
+    """The asynchronous front of a backend's writer: queue a write, await its outcome."""
+
+    _closed: bool
+
+    def _enqueue(self, pending: Pending) -> None:
+        raise NotImplementedError
+
+    async def write(self, factory: TxFactory[T]) -> T:
+        """Run a transaction in the next group commit; return once it is durable."""
+        result: T = await self._submit(factory, None)
+        return result
+
+    async def append(self, item: mail.AppendItem) -> Appended:
+        """Store a message in the next group commit (merged with the batch's other appends)."""
+        result: Appended = await self._submit(None, item)
+        return result
+
+    async def _submit(self, factory: TxFactory[Any] | None, item: mail.AppendItem | None) -> Any:
+        if self._closed:
+            raise StoreClosed("The store is closed.")
+        loop = asyncio.get_running_loop()
+        pending = Pending(loop.create_future(), loop, factory, item)
+        self._enqueue(pending)
+        return await pending.future
 
 
 def plan(batch: Sequence[Pending]) -> list[Unit]:

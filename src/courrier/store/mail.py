@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from courrier.message import ParsedMessage
 from courrier.store.errors import (
     AlreadyExists,
     InvalidName,
@@ -64,32 +65,6 @@ class NewBlob:
     #: Full-text fields, indexed when the blob is new.
     headers_text: str
     body_text: str
-
-
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    """The precomputed columns of a message row (see ``courrier.message``)."""
-
-    size: int
-    prefix: bytes
-    envelope: bytes
-    bodystructure: bytes
-    body: bytes
-    subject: str
-    from_: str
-    to: str
-    cc: str
-    bcc: str
-    sent_date: int | None
-    message_id: str
-    in_reply_to: str
-    references: str
-    preview: str
-    #: RFC 5256 SORT keys: base subject, first mailbox of From/To/Cc.
-    sort_subject: str
-    sort_from: str
-    sort_to: str
-    sort_cc: str
 
 
 # -- mailboxes -----------------------------------------------------------------------------
@@ -385,14 +360,57 @@ def _charge_quota(mailbox_id: int, size: int) -> Tx[tuple[int, int]]:
 
 @dataclass(frozen=True, slots=True)
 class AppendItem:
-    """One message to store in one mailbox; its blob file (if any) is already synced."""
+    """One message to store in one mailbox; its blob file (if any) is already synced.
+
+    ``parsed`` is the blob's IMAP data (``courrier.message.parse``); ``prefix`` holds the header
+    lines added at delivery, kept per message and prepended on read.
+    """
 
     mailbox_id: int
     blob: NewBlob
-    message: NewMessage
+    parsed: ParsedMessage
+    prefix: bytes
     flags: int
     keywords: tuple[str, ...]
     internal_date: int
+
+    @property
+    def size(self) -> int:
+        return len(self.prefix) + self.parsed.size
+
+    def row(self, account_id: int, uid: int, modseq: int, blob_id: int) -> tuple[object, ...]:
+        """The values of ``_INSERT_MESSAGE``."""
+        p = self.parsed
+        sent = None if p.sent_date is None else int(p.sent_date.timestamp())
+        return (
+            self.mailbox_id,
+            account_id,
+            uid,
+            modseq,
+            self.flags,
+            " ".join(self.keywords),
+            self.internal_date,
+            self.size,
+            blob_id,
+            self.prefix,
+            p.envelope,
+            p.bodystructure,
+            p.body,
+            p.subject,
+            p.from_,
+            p.to,
+            p.cc,
+            p.bcc,
+            sent,
+            p.message_id,
+            p.in_reply_to,
+            p.references,
+            p.preview,
+            p.sort_subject,
+            p.sort_from,
+            p.sort_to,
+            p.sort_cc,
+        )
 
 
 def _in_query(
@@ -456,11 +474,11 @@ def append_batch(items: Sequence[AppendItem]) -> Tx[list[Appended | StoreError]]
             results.append(NotFound("The mailbox no longer exists."))
             continue
         limit, used, modseq = quota[account_id]
-        if limit and used + item.message.size > limit:
+        if limit and used + item.size > limit:
             results.append(QuotaExceeded("The mailbox is full: the account is over its quota."))
             continue
         modseq += 1
-        quota[account_id] = (limit, used + item.message.size, modseq)
+        quota[account_id] = (limit, used + item.size, modseq)
         box = box_state[item.mailbox_id]
         uid = box[0]
         box[0], box[2] = uid + 1, modseq
@@ -479,38 +497,7 @@ def append_batch(items: Sequence[AppendItem]) -> Tx[list[Appended | StoreError]]
     blob_ids = yield from _store_blobs([p[0].blob for p in placed])
     yield many(
         _INSERT_MESSAGE,
-        [
-            (
-                item.mailbox_id,
-                account_id,
-                uid,
-                modseq,
-                item.flags,
-                " ".join(item.keywords),
-                item.internal_date,
-                item.message.size,
-                blob_ids[item.blob.hash],
-                item.message.prefix,
-                item.message.envelope,
-                item.message.bodystructure,
-                item.message.body,
-                item.message.subject,
-                item.message.from_,
-                item.message.to,
-                item.message.cc,
-                item.message.bcc,
-                item.message.sent_date,
-                item.message.message_id,
-                item.message.in_reply_to,
-                item.message.references,
-                item.message.preview,
-                item.message.sort_subject,
-                item.message.sort_from,
-                item.message.sort_to,
-                item.message.sort_cc,
-            )
-            for item, account_id, uid, modseq in placed
-        ],
+        [item.row(a, uid, m, blob_ids[item.blob.hash]) for item, a, uid, m in placed],
     )
     yield many(
         _INSERT_CHANGE,

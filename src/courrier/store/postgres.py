@@ -23,10 +23,8 @@ from typing import Any, TypeVar
 import asyncpg
 
 from courrier.store import schema
-from courrier.store.batching import Pending, Unit, plan
+from courrier.store.batching import Pending, Submitter, Unit, plan
 from courrier.store.errors import AlreadyExists, SchemaTooNew, StoreClosed, StoreError
-from courrier.store.mail import AppendItem
-from courrier.store.models import Appended
 from courrier.store.tx import Index, Notify, Q, TxFactory, Unindex, to_postgres
 
 T = TypeVar("T")
@@ -105,7 +103,7 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.DeadlockDetectedError | asyncpg.SerializationError)
 
 
-class PostgresBackend:
+class PostgresBackend(Submitter):
     dialect = "postgres"
 
     def __init__(
@@ -173,21 +171,8 @@ class PostgresBackend:
 
     # -- writes --------------------------------------------------------------------------
 
-    async def write(self, factory: TxFactory[T]) -> T:
-        result: T = await self._submit(factory, None)
-        return result
-
-    async def append(self, item: AppendItem) -> Appended:
-        result: Appended = await self._submit(None, item)
-        return result
-
-    async def _submit(self, factory: TxFactory[Any] | None, item: AppendItem | None) -> Any:
-        if self._closed:
-            raise StoreClosed("The store is closed.")
-        loop = asyncio.get_running_loop()
-        pending = Pending(loop.create_future(), loop, factory, item)
+    def _enqueue(self, pending: Pending) -> None:
         self._jobs.put_nowait(pending)
-        return await pending.future
 
     async def _write_loop(self) -> None:
         stopping = False

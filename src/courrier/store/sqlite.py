@@ -26,12 +26,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from courrier.store import schema
-from courrier.store.batching import Pending, Unit, plan
+from courrier.store.batching import Pending, Submitter, Unit, plan
 from courrier.store.blobs import BlobArea
 from courrier.store.errors import AlreadyExists, SchemaTooNew, StoreClosed, StoreError
 from courrier.store.fulltext import FullTextIndexer
-from courrier.store.mail import AppendItem
-from courrier.store.models import Appended
 from courrier.store.tx import Index, Notify, Q, TxFactory, Unindex, Unlink, drive_sync
 
 T = TypeVar("T")
@@ -77,7 +75,7 @@ def _map_error(exc: BaseException) -> BaseException:
     return exc
 
 
-class SQLiteBackend:
+class SQLiteBackend(Submitter):
     dialect = "sqlite"
 
     def __init__(
@@ -143,21 +141,8 @@ class SQLiteBackend:
 
     # -- writes --------------------------------------------------------------------------
 
-    async def write(self, factory: TxFactory[T]) -> T:
-        result: T = await self._submit(factory, None)
-        return result
-
-    async def append(self, item: AppendItem) -> Appended:
-        result: Appended = await self._submit(None, item)
-        return result
-
-    async def _submit(self, factory: TxFactory[Any] | None, item: AppendItem | None) -> Any:
-        if self._closed:
-            raise StoreClosed("The store is closed.")
-        loop = asyncio.get_running_loop()
-        pending = Pending(loop.create_future(), loop, factory, item)
+    def _enqueue(self, pending: Pending) -> None:
         self._jobs.put(pending)
-        return await pending.future
 
     def _write_loop(self, conn: sqlite3.Connection) -> None:
         try:
