@@ -24,7 +24,7 @@ import asyncpg
 
 from courrier.store import schema
 from courrier.store.batching import Pending, Submitter, Unit, plan
-from courrier.store.errors import AlreadyExists, SchemaTooNew, StoreClosed, StoreError
+from courrier.store.errors import AlreadyExists, StoreClosed, StoreError
 from courrier.store.tx import Index, Notify, Q, TxFactory, Unindex, to_postgres
 
 T = TypeVar("T")
@@ -281,21 +281,7 @@ async def _rollback(tr: Any) -> None:
 
 
 async def _migrate(conn: asyncpg.Connection) -> None:
+    """Bring the schema to :data:`schema.LATEST`; the advisory lock makes other nodes wait."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-        await conn.execute(schema.VERSION_TABLE)
-        current = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-        if current > schema.LATEST:
-            raise SchemaTooNew(
-                f"The database is at schema version {current}, newer than this courrier "
-                f"understands ({schema.LATEST}); upgrade courrier."
-            )
-        for migration in schema.MIGRATIONS:
-            if migration.version > current:
-                for statement in migration.postgres:
-                    await conn.execute(statement)
-                await conn.execute(
-                    "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
-                    migration.version,
-                    int(time.time()),
-                )
+        await _drive(lambda: schema.migrate("postgres", int(time.time())), conn)

@@ -1,8 +1,9 @@
 """The database schema and its migrations, for both backends.
 
-Each migration is a list of statements per dialect, applied in one transaction and recorded in
-``schema_version``. Upgrades only ever add: a migration never drops a column holding mail. A
-database written by a newer courrier (a higher version than this program knows) is refused.
+Each migration is a list of statements per dialect; pending ones are applied in one transaction
+and recorded in ``schema_version``. Upgrades only ever add: a migration never drops a column
+holding mail. A database written by a newer courrier (a higher version than this program knows)
+is refused.
 
 Integer epoch seconds are used for times and 0/1 integers for booleans, so the same SQL runs on
 SQLite and PostgreSQL.
@@ -11,6 +12,9 @@ SQLite and PostgreSQL.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from courrier.store.errors import SchemaTooNew
+from courrier.store.tx import Tx, one, run
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,27 @@ MIGRATIONS: tuple[Migration, ...] = (_v1(),)
 
 LATEST = MIGRATIONS[-1].version
 
-#: The same statement for both dialects.
-VERSION_TABLE = (
-    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at BIGINT)"
-)
+
+def migrate(dialect: str, now: int) -> Tx[int]:
+    """Apply every pending migration (in the caller's transaction); returns the new version."""
+    yield run(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at BIGINT)"
+    )
+    row = yield one("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+    current = int(row[0])
+    if current > LATEST:
+        raise SchemaTooNew(
+            f"The database is at schema version {current}, newer than this courrier "
+            f"understands ({LATEST}); upgrade courrier."
+        )
+    for migration in MIGRATIONS:
+        if migration.version > current:
+            for statement in migration.sqlite if dialect == "sqlite" else migration.postgres:
+                yield run(statement)
+            yield run(
+                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                migration.version,
+                now,
+            )
+            current = migration.version
+    return current

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from courrier.store import schema
 from courrier.store.batching import Pending, Submitter, Unit, plan
 from courrier.store.blobs import BlobArea
-from courrier.store.errors import AlreadyExists, SchemaTooNew, StoreClosed, StoreError
+from courrier.store.errors import AlreadyExists, StoreClosed, StoreError
 from courrier.store.fulltext import FullTextIndexer
 from courrier.store.tx import Index, Notify, Q, TxFactory, Unindex, Unlink, drive_sync
 
@@ -264,25 +264,10 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring the schema to :data:`schema.LATEST`, one transaction per migration."""
+    """Bring the schema to :data:`schema.LATEST` (writers of other processes wait meanwhile)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute(schema.VERSION_TABLE)
-        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        current = int(row[0] or 0)
-        if current > schema.LATEST:
-            raise SchemaTooNew(
-                f"The database is at schema version {current}, newer than this courrier "
-                f"understands ({schema.LATEST}); upgrade courrier."
-            )
-        for migration in schema.MIGRATIONS:
-            if migration.version > current:
-                for statement in migration.sqlite:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                    (migration.version, int(time.time())),
-                )
+        drive_sync(lambda: schema.migrate("sqlite", int(time.time())), lambda q: _execute(conn, q))
         conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)
