@@ -39,10 +39,10 @@ _MESSAGE_FIELDS = (
     "envelope, bodystructure, body, subject, from_, to_, cc, bcc, sent_date, message_id, "
     "in_reply_to, references_, preview, sort_subject, sort_from, sort_to, sort_cc"
 )
-_INSERT_MESSAGE = (
-    f"INSERT INTO messages ({_MESSAGE_FIELDS}) VALUES "
-    f"({', '.join('?' * len(_MESSAGE_FIELDS.split(',')))})"
-)
+_INSERT_MESSAGE_HEAD = f"INSERT INTO messages ({_MESSAGE_FIELDS}) VALUES "
+_INSERT_MESSAGE = _INSERT_MESSAGE_HEAD + f"({', '.join('?' * len(_MESSAGE_FIELDS.split(',')))})"
+#: Rows per multi-row INSERT (27 parameters each: far below both databases' limits).
+_ROWS_PER_INSERT = 256
 
 _WORD = re.compile(r"\w+")
 
@@ -436,6 +436,12 @@ def _in_query(
     )
 
 
+def _values(head: str, values: Sequence[Sequence[object]], tail: str = "") -> Q:
+    """One multi-row ``INSERT … VALUES (…), (…) tail`` returning rows (one round trip)."""
+    row = "(" + ", ".join("?" * len(values[0])) + ")"
+    return Q(head + ", ".join([row] * len(values)) + tail, [v for r in values for v in r], "all")
+
+
 def append_batch(items: Sequence[AppendItem]) -> Tx[list[Appended | StoreError]]:
     """Store many messages in one go: the group commit's fast path for deliveries and APPENDs.
 
@@ -445,27 +451,18 @@ def append_batch(items: Sequence[AppendItem]) -> Tx[list[Appended | StoreError]]
     are stored. Rows are locked accounts first, then mailboxes, as everywhere else.
     """
     box_ids = sorted({i.mailbox_id for i in items})
-    owners = yield _in_query("SELECT id, account_id FROM mailboxes", "id", box_ids, "bigint")
-    account_of = {int(r[0]): int(r[1]) for r in owners}
-    account_ids = sorted(set(account_of.values()))
-    accounts = yield _in_query(
-        "SELECT id, quota_bytes, used_bytes, highestmodseq FROM accounts",
-        "id",
-        account_ids,
-        "bigint",
-        tail=" ORDER BY id",
-        lock=True,
-    )
-    quota = {int(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in accounts}
-    boxes = yield _in_query(
-        "SELECT id, uidnext, uidvalidity FROM mailboxes",
-        "id",
+    found = yield _in_query(
+        "SELECT m.id, m.account_id, m.uidnext, m.uidvalidity, a.quota_bytes, a.used_bytes, "
+        "a.highestmodseq FROM mailboxes m JOIN accounts a ON a.id = m.account_id",
+        "m.id",
         box_ids,
         "bigint",
-        tail=" ORDER BY id",
+        tail=" ORDER BY a.id, m.id",
         lock=True,
     )
-    box_state = {int(r[0]): [int(r[1]), int(r[2]), 0] for r in boxes}  # uidnext, validity, modseq
+    account_of = {int(r[0]): int(r[1]) for r in found}
+    quota = {int(r[1]): (int(r[4]), int(r[5]), int(r[6])) for r in found}
+    box_state = {int(r[0]): [int(r[2]), int(r[3]), 0] for r in found}  # uidnext, validity, modseq
     results: list[Appended | StoreError] = []
     placed: list[tuple[AppendItem, int, int, int]] = []  # item, account, uid, modseq
     for item in items:
@@ -495,22 +492,19 @@ def append_batch(items: Sequence[AppendItem]) -> Tx[list[Appended | StoreError]]
         [(b[0], b[2], i) for i, b in sorted(box_state.items()) if b[2]],
     )
     blob_ids = yield from _store_blobs([p[0].blob for p in placed])
-    yield many(
-        _INSERT_MESSAGE,
-        [item.row(a, uid, m, blob_ids[item.blob.hash]) for item, a, uid, m in placed],
-    )
+    message_ids: dict[tuple[int, int], int] = {}
+    for chunk in range(0, len(placed), _ROWS_PER_INSERT):
+        part = placed[chunk : chunk + _ROWS_PER_INSERT]
+        inserted = yield _values(
+            _INSERT_MESSAGE_HEAD,
+            [item.row(a, uid, m, blob_ids[item.blob.hash]) for item, a, uid, m in part],
+            " RETURNING mailbox_id, uid, id",
+        )
+        message_ids.update(((int(r[0]), int(r[1])), int(r[2])) for r in inserted)
     yield many(
         _INSERT_CHANGE,
         [(a, m, item.mailbox_id, uid, int(ChangeKind.APPEND)) for item, a, uid, m in placed],
     )
-    # Message ids, for callers that show or fetch the message next.
-    message_ids: dict[tuple[int, int], int] = {}
-    for mailbox_id in sorted({p[0].mailbox_id for p in placed}):
-        first = min(uid for item, _, uid, _ in placed if item.mailbox_id == mailbox_id)
-        found = yield rows(
-            "SELECT uid, id FROM messages WHERE mailbox_id = ? AND uid >= ?", mailbox_id, first
-        )
-        message_ids.update(((mailbox_id, int(r[0])), int(r[1])) for r in found)
     for account_id, (_, _, modseq) in sorted(quota.items()):
         if any(a == account_id for _, a, _, _ in placed):
             yield Notify(account_id, modseq)
@@ -535,28 +529,28 @@ def _store_blobs(blobs: Sequence[NewBlob]) -> Tx[dict[str, int]]:
     for blob in blobs:
         first.setdefault(blob.hash, blob)
     ids: dict[str, int] = {}
-    for digest, blob in first.items():
-        conflict = (
-            f" ON CONFLICT (hash) WHERE size >= {DEDUPE_MIN} "
-            "DO UPDATE SET refs = blobs.refs + excluded.refs"
-            if blob.size >= DEDUPE_MIN
-            else ""
+    small = [b for b in first.values() if b.size < DEDUPE_MIN]
+    big = [b for b in first.values() if b.size >= DEDUPE_MIN]
+    conflict = (
+        f" ON CONFLICT (hash) WHERE size >= {DEDUPE_MIN} "
+        "DO UPDATE SET refs = blobs.refs + excluded.refs"
+    )
+    for group, clause in ((small, ""), (big, conflict)):
+        if not group:
+            continue
+        found = yield _values(
+            "INSERT INTO blobs (hash, size, refs, data, path) VALUES ",
+            [(b.hash, b.size, added[b.hash], b.data, b.path) for b in group],
+            clause + " RETURNING id, hash, refs, path",
         )
-        row = yield one(
-            f"INSERT INTO blobs (hash, size, refs, data, path) VALUES (?, ?, ?, ?, ?){conflict} "
-            "RETURNING id, refs, path",
-            digest,
-            blob.size,
-            added[digest],
-            blob.data,
-            blob.path,
-        )
-        ids[digest] = int(row[0])
-        if int(row[1]) == added[digest]:  # created now (rows go when refs reach 0)
-            yield Index(int(row[0]), blob.headers_text, blob.body_text)
-        for copy in blobs:
-            if copy.hash == digest and copy.path is not None and copy.path != row[2]:
-                yield Unlink(copy.path)  # the content is stored already; this file is spare
+        for blob_id, digest, refs, path in found:
+            blob = first[str(digest)]
+            ids[blob.hash] = int(blob_id)
+            if int(refs) == added[blob.hash]:  # created now (rows go when refs reach 0)
+                yield Index(int(blob_id), blob.headers_text, blob.body_text)
+            for copy in blobs:
+                if copy.hash == blob.hash and copy.path is not None and copy.path != path:
+                    yield Unlink(copy.path)  # the content is stored already; this file is spare
     return ids
 
 

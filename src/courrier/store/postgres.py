@@ -66,29 +66,37 @@ async def _execute(conn: asyncpg.Connection, q: Q) -> Any:
 
 async def _drive(factory: TxFactory[T], conn: asyncpg.Connection) -> tuple[T, list[Any]]:
     effects: list[Any] = []
+    indexing: list[Index] = []
     gen = factory()
     value: Any = None
     while True:
         try:
             step = gen.send(value)
         except StopIteration as stop:
+            await _index(conn, indexing)
             return stop.value, effects
         value = None
         if isinstance(step, Q):
             value = await _execute(conn, step)
         elif isinstance(step, Index):
-            # The index is a table of the same database: filled in the same transaction.
-            await conn.execute(
-                "INSERT INTO fts (blob_id, headers, body) VALUES "
-                "($1, to_tsvector('simple', $2), to_tsvector('simple', $3))",
-                step.blob_id,
-                step.headers,
-                step.body,
-            )
+            indexing.append(step)
         elif isinstance(step, Unindex):
             await conn.execute("DELETE FROM fts WHERE blob_id = $1", step.blob_id)
         else:
             effects.append(step)
+
+
+async def _index(conn: asyncpg.Connection, items: list[Index]) -> None:
+    """The index is a table of the same database: filled in the same transaction, in one go."""
+    if items:
+        await conn.execute(
+            "INSERT INTO fts (blob_id, headers, body) "
+            "SELECT b, to_tsvector('simple', h), to_tsvector('simple', t) "
+            "FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(b, h, t)",
+            [i.blob_id for i in items],
+            [i.headers for i in items],
+            [i.body for i in items],
+        )
 
 
 def _map_error(exc: BaseException) -> BaseException:
