@@ -15,6 +15,7 @@ from courrier.store.errors import (
     NotFound,
     QuotaExceeded,
     SchemaTooNew,
+    StorageFull,
     StoreClosed,
     StoreError,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "NotFound",
     "QuotaExceeded",
     "SchemaTooNew",
+    "StorageFull",
     "Store",
     "StoreClosed",
     "StoreError",

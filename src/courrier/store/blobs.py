@@ -7,9 +7,12 @@ and fsync'd (with its directory) before the transaction that references it is qu
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from pathlib import Path
+
+from courrier.store.errors import StorageFull
 
 
 def sync_directory(path: Path) -> None:
@@ -37,6 +40,11 @@ class BlobArea:
             while view:
                 view = view[os.write(fd, view) :]
             os.fsync(fd)
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise StorageFull("The disk is full; nothing was written.") from exc
+            raise
         finally:
             os.close(fd)
         sync_directory(path.parent)

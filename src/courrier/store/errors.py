@@ -19,6 +19,12 @@ class QuotaExceeded(StoreError):
     """Storing the message would take the account over its quota (RFC 9208 OVERQUOTA)."""
 
 
+class StorageFull(StoreError):
+    """The disk (or the database's space) is full: a temporary failure, nothing was written.
+
+    SMTP answers 452 4.3.1 (RFC 3463), IMAP ``NO`` with the reason."""
+
+
 class InvalidName(StoreError):
     """A name or address is not acceptable."""
 

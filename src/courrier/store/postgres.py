@@ -24,7 +24,7 @@ import asyncpg
 
 from courrier.store import schema
 from courrier.store.batching import Pending, Submitter, Unit, plan
-from courrier.store.errors import AlreadyExists, StoreClosed, StoreError
+from courrier.store.errors import AlreadyExists, StorageFull, StoreClosed, StoreError
 from courrier.store.tx import Index, Notify, Q, TxFactory, Unindex, to_postgres
 
 T = TypeVar("T")
@@ -102,6 +102,8 @@ async def _index(conn: asyncpg.Connection, items: list[Index]) -> None:
 def _map_error(exc: BaseException) -> BaseException:
     if isinstance(exc, asyncpg.UniqueViolationError):
         return AlreadyExists("That name is already taken.")
+    if isinstance(exc, asyncpg.DiskFullError):
+        return StorageFull("The database server's disk is full; nothing was written.")
     if isinstance(exc, asyncpg.PostgresError | OSError | asyncpg.InterfaceError):
         return StoreError(f"The database failed: {exc}.")
     return exc

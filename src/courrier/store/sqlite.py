@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from courrier.store import schema
 from courrier.store.batching import Pending, Submitter, Unit, plan
 from courrier.store.blobs import BlobArea
-from courrier.store.errors import AlreadyExists, StoreClosed, StoreError
+from courrier.store.errors import AlreadyExists, StorageFull, StoreClosed, StoreError
 from courrier.store.fulltext import FullTextIndexer
 from courrier.store.tx import Index, Notify, Q, TxFactory, Unindex, Unlink, drive_sync
 
@@ -70,6 +70,11 @@ def _execute(conn: sqlite3.Connection, q: Q) -> Any:
 def _map_error(exc: BaseException) -> BaseException:
     if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc):
         return AlreadyExists("That name is already taken.")
+    if (
+        isinstance(exc, sqlite3.Error)
+        and getattr(exc, "sqlite_errorcode", 0) == sqlite3.SQLITE_FULL
+    ):
+        return StorageFull("The disk is full; nothing was written.")
     if isinstance(exc, sqlite3.Error):
         return StoreError(f"The database failed: {exc}.")
     return exc
