@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from courrier.message import ParsedMessage, parse
-from courrier.store import directory, mail
+from courrier.store import directory, mailboxes, messages
 from courrier.store.blobs import BlobArea
 from courrier.store.errors import NotFound, StoreError
 from courrier.store.feed import ChangeFeed, Subscription
-from courrier.store.mail import AppendItem, NewBlob
+from courrier.store.messages import AppendItem, NewBlob
 from courrier.store.models import (
     Account,
     Alias,
@@ -181,11 +181,11 @@ class Store:
     # -- mailboxes -------------------------------------------------------------------------
 
     async def list_mailboxes(self, account_id: int, *, counts: bool = False) -> list[Mailbox]:
-        return await self.backend.read(lambda: mail.list_mailboxes(account_id, counts=counts))
+        return await self.backend.read(lambda: mailboxes.list_mailboxes(account_id, counts=counts))
 
     async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
-        name = mail.check_mailbox_name(name)
-        return await self.backend.read(lambda: mail.get_mailbox(account_id, name))
+        name = mailboxes.check_mailbox_name(name)
+        return await self.backend.read(lambda: mailboxes.get_mailbox(account_id, name))
 
     async def mailbox(self, account_id: int, name: str) -> Mailbox:
         """Like :meth:`get_mailbox`, but a missing mailbox is an error."""
@@ -198,17 +198,17 @@ class Store:
         self, account_id: int, name: str, special_use: str | None = None
     ) -> Mailbox:
         return await self.backend.write(
-            lambda: mail.create_mailbox(account_id, name, special_use, _now())
+            lambda: mailboxes.create_mailbox(account_id, name, special_use, _now())
         )
 
     async def rename_mailbox(self, account_id: int, old: str, new: str) -> None:
-        await self.backend.write(lambda: mail.rename_mailbox(account_id, old, new, _now()))
+        await self.backend.write(lambda: mailboxes.rename_mailbox(account_id, old, new, _now()))
 
     async def delete_mailbox(self, account_id: int, name: str) -> None:
-        await self.backend.write(lambda: mail.delete_mailbox(account_id, name))
+        await self.backend.write(lambda: mailboxes.delete_mailbox(account_id, name))
 
     async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
-        await self.backend.write(lambda: mail.set_subscribed(account_id, name, subscribed))
+        await self.backend.write(lambda: mailboxes.set_subscribed(account_id, name, subscribed))
 
     # -- messages --------------------------------------------------------------------------
 
@@ -256,7 +256,7 @@ class Store:
             AppendItem(mailbox_id, blob, parsed, prefix, int(flags), (), date)
             for mailbox_id, prefix in targets
         ]
-        return await self.backend.write(lambda: mail.append_batch(items))
+        return await self.backend.write(lambda: messages.append_batch(items))
 
     async def _prepare_blob(self, raw: bytes, parsed: ParsedMessage) -> NewBlob:
         digest = hashlib.sha256(raw).hexdigest()
@@ -269,7 +269,7 @@ class Store:
 
     async def read_message(self, message_id: int) -> bytes:
         """The message exactly as stored: delivery prefix followed by the blob."""
-        found = await self.backend.read(lambda: mail.blob_location(message_id))
+        found = await self.backend.read(lambda: messages.blob_location(message_id))
         if found is None:
             raise NotFound("The message does not exist.")
         prefix, data, path = found
@@ -281,7 +281,9 @@ class Store:
     async def list_messages(
         self, mailbox_id: int, first_uid: int = 1, last_uid: int | None = None
     ) -> list[Message]:
-        return await self.backend.read(lambda: mail.list_messages(mailbox_id, first_uid, last_uid))
+        return await self.backend.read(
+            lambda: messages.list_messages(mailbox_id, first_uid, last_uid)
+        )
 
     async def store_flags(
         self,
@@ -296,35 +298,37 @@ class Store:
         if mode not in ("add", "remove", "replace"):
             raise ValueError(f"unknown flag mode {mode!r}")
         return await self.backend.write(
-            lambda: mail.store_flags(mailbox_id, uids, mode, int(flags), keywords, unchanged_since)
+            lambda: messages.store_flags(
+                mailbox_id, uids, mode, int(flags), keywords, unchanged_since
+            )
         )
 
     async def expunge(
         self, mailbox_id: int, uids: Sequence[int] | None = None, *, deleted_only: bool = True
     ) -> list[int]:
         return await self.backend.write(
-            lambda: mail.expunge(mailbox_id, uids, deleted_only=deleted_only)
+            lambda: messages.expunge(mailbox_id, uids, deleted_only=deleted_only)
         )
 
     async def copy(
         self, source_id: int, target_id: int, uids: Sequence[int]
     ) -> list[tuple[int, int]]:
-        return await self.backend.write(lambda: mail.copy_messages(source_id, target_id, uids))
+        return await self.backend.write(lambda: messages.copy_messages(source_id, target_id, uids))
 
     async def move(
         self, source_id: int, target_id: int, uids: Sequence[int]
     ) -> list[tuple[int, int]]:
-        return await self.backend.write(lambda: mail.move_messages(source_id, target_id, uids))
+        return await self.backend.write(lambda: messages.move_messages(source_id, target_id, uids))
 
     async def changes_since(self, account_id: int, modseq: int) -> list[Change]:
-        return await self.backend.read(lambda: mail.changes_since(account_id, modseq))
+        return await self.backend.read(lambda: messages.changes_since(account_id, modseq))
 
     async def search_text(
         self, mailbox_id: int, query: str, *, headers: bool = True, body: bool = True
     ) -> list[int]:
         await self.backend.flush_index()
         return await self.backend.read(
-            lambda: mail.search_text(mailbox_id, query, headers=headers, body=body)
+            lambda: messages.search_text(mailbox_id, query, headers=headers, body=body)
         )
 
     def subscribe(self, account_id: int, modseq: int = 0) -> Subscription:

@@ -1,7 +1,7 @@
 """Group commit, the part both backends share: what waits for the writer, and how a batch of
 waiting writes becomes the transactions that are run together before one commit.
 
-Every append waiting in a batch is merged into one :func:`mail.append_batch` transaction (a few
+Every append waiting in a batch is merged into one :func:`messages.append_batch` transaction (a few
 statements for the lot, instead of a few per message); every other write is its own unit. Units
 of one batch were all waiting at once, so any order among them is a valid order.
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from courrier.store import mail
+from courrier.store import messages
 from courrier.store.errors import StoreClosed, StoreError
 from courrier.store.models import Appended
 from courrier.store.tx import TxFactory
@@ -28,7 +28,7 @@ class Pending:
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
     factory: TxFactory[Any] | None = None
-    item: mail.AppendItem | None = None
+    item: messages.AppendItem | None = None
     #: (succeeded, value or exception), set by the writer before the future is settled.
     outcome: tuple[bool, Any] = field(default=(False, None))
 
@@ -76,12 +76,14 @@ class Submitter:
         result: T = await self._submit(factory, None)
         return result
 
-    async def append(self, item: mail.AppendItem) -> Appended:
+    async def append(self, item: messages.AppendItem) -> Appended:
         """Store a message in the next group commit (merged with the batch's other appends)."""
         result: Appended = await self._submit(None, item)
         return result
 
-    async def _submit(self, factory: TxFactory[Any] | None, item: mail.AppendItem | None) -> Any:
+    async def _submit(
+        self, factory: TxFactory[Any] | None, item: messages.AppendItem | None
+    ) -> Any:
         if self._closed:
             raise StoreClosed("The store is closed.")
         loop = asyncio.get_running_loop()
@@ -95,5 +97,5 @@ def plan(batch: Sequence[Pending]) -> list[Unit]:
     appends = [p for p in batch if p.item is not None]
     if appends:
         items = [p.item for p in appends if p.item is not None]
-        units.append(Unit(appends, lambda: mail.append_batch(items), merged=True))
+        units.append(Unit(appends, lambda: messages.append_batch(items), merged=True))
     return units

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from courrier.store import mail
+from courrier.store import mailboxes
 from courrier.store.errors import AlreadyExists, InUse, NotFound
 from courrier.store.models import Account, Alias, Domain
 from courrier.store.tx import Row, Tx, one, rows, run
@@ -148,7 +148,7 @@ def add_account(
     )
     account_id = int(row[0])
     for name, special_use in DEFAULT_MAILBOXES:
-        yield from mail.insert_mailbox(account_id, name, special_use, now, subscribed=True)
+        yield from mailboxes.insert_mailbox(account_id, name, special_use, now, subscribed=True)
     account = yield from get_account_by_id(account_id)
     assert account is not None
     return account
@@ -178,7 +178,7 @@ def remove_account(address: str) -> Tx[None]:
         raise NotFound(f"The account {address} does not exist.")
     boxes = yield rows("SELECT id FROM mailboxes WHERE account_id = ?", account.id)
     for (mailbox_id,) in boxes:
-        yield from mail.drop_mailbox_contents(int(mailbox_id))
+        yield from mailboxes.drop_mailbox_contents(int(mailbox_id))
     yield run("DELETE FROM mailboxes WHERE account_id = ?", account.id)
     yield run("DELETE FROM changes WHERE account_id = ?", account.id)
     yield run("DELETE FROM aliases WHERE target = ?", address)

@@ -1,4 +1,4 @@
-"""Transactions on mail: mailboxes, messages, flags, copies, expunges and the change log.
+"""Transactions on messages: appends, flags, copies, moves, expunges, blobs and the change log.
 
 Invariants kept here, for both backends:
 
@@ -24,13 +24,11 @@ from dataclasses import dataclass
 
 from courrier.message import ParsedMessage
 from courrier.store.errors import (
-    AlreadyExists,
-    InvalidName,
     NotFound,
     QuotaExceeded,
     StoreError,
 )
-from courrier.store.models import Appended, Change, ChangeKind, Flag, Mailbox, Message
+from courrier.store.models import Appended, Change, ChangeKind, Flag, Message
 from courrier.store.schema import DEDUPE_MIN
 from courrier.store.tx import Index, Notify, Q, Row, Tx, Unindex, Unlink, many, one, rows, run
 
@@ -46,14 +44,12 @@ _ROWS_PER_INSERT = 256
 
 _WORD = re.compile(r"\w+")
 
-_INSERT_CHANGE = (
+INSERT_CHANGE = (
     "INSERT INTO changes (account_id, modseq, mailbox_id, uid, kind) VALUES (?, ?, ?, ?, ?)"
 )
 
+
 #: Hierarchy delimiter of mailbox names (RFC 9051 §6.3.9 LIST returns it).
-DELIMITER = "/"
-
-
 @dataclass(frozen=True, slots=True)
 class NewBlob:
     """Content to store once and reference from messages: inline ``data`` or a written file."""
@@ -67,98 +63,7 @@ class NewBlob:
     body_text: str
 
 
-# -- mailboxes -----------------------------------------------------------------------------
-
-_MAILBOX_COLUMNS = (
-    "id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed"
-)
-
-
-def _mailbox(r: Row, counts: Row | None = None) -> Mailbox:
-    return Mailbox(
-        id=int(r[0]),
-        account_id=int(r[1]),
-        name=str(r[2]),
-        special_use=None if r[3] is None else str(r[3]),
-        uidvalidity=int(r[4]),
-        uidnext=int(r[5]),
-        highestmodseq=int(r[6]),
-        subscribed=bool(r[7]),
-        messages=int(counts[0]) if counts else 0,
-        unseen=int(counts[1] or 0) if counts else 0,
-        size=int(counts[2] or 0) if counts else 0,
-    )
-
-
-def check_mailbox_name(name: str) -> str:
-    """Validate a mailbox name (RFC 9051 §5.1); ``INBOX`` is case-insensitive and canonical."""
-    if not name or len(name) > 512:
-        raise InvalidName("A mailbox name must have 1 to 512 characters.")
-    if any(ord(c) < 0x20 or c == "\x7f" for c in name) or "*" in name or "%" in name:
-        raise InvalidName("A mailbox name cannot contain control characters, '*' or '%'.")
-    parts = name.split(DELIMITER)
-    if any(p == "" for p in parts):
-        raise InvalidName(f"A mailbox name cannot have an empty level or end with {DELIMITER!r}.")
-    if parts[0].upper() == "INBOX":
-        parts[0] = "INBOX"
-    return DELIMITER.join(parts)
-
-
-def insert_mailbox(
-    account_id: int, name: str, special_use: str | None, now: int, *, subscribed: bool
-) -> Tx[int]:
-    row = yield one(
-        "INSERT INTO mailboxes (account_id, name, special_use, uidvalidity, subscribed, "
-        "created_at) VALUES (?, ?, ?, 0, ?, ?) RETURNING id",
-        account_id,
-        name,
-        special_use,
-        int(subscribed),
-        now,
-    )
-    mailbox_id = int(row[0])
-    # Ids are never reused and the clock only moves on, so a re-created name gets a new
-    # UIDVALIDITY, and so does a database built anew (RFC 9051 §2.3.1.1).
-    yield run(
-        "UPDATE mailboxes SET uidvalidity = ? WHERE id = ?",
-        (now + mailbox_id) % 0xFFFFFFFF or 1,
-        mailbox_id,
-    )
-    return mailbox_id
-
-
-def list_mailboxes(account_id: int, *, counts: bool) -> Tx[list[Mailbox]]:
-    found = yield rows(
-        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? ORDER BY name", account_id
-    )
-    if not counts:
-        return [_mailbox(r) for r in found]
-    stats = yield rows(
-        "SELECT mailbox_id, COUNT(*), SUM(CASE WHEN flags % 2 = 0 THEN 1 ELSE 0 END), SUM(size) "
-        "FROM messages WHERE account_id = ? GROUP BY mailbox_id",
-        account_id,
-    )
-    by_box = {int(s[0]): s[1:] for s in stats}
-    return [_mailbox(r, by_box.get(int(r[0]), (0, 0, 0))) for r in found]
-
-
-def get_mailbox(account_id: int, name: str) -> Tx[Mailbox | None]:
-    row = yield one(
-        f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? AND name = ?",
-        account_id,
-        name,
-    )
-    if row is None:
-        return None
-    stats = yield one(
-        "SELECT COUNT(*), SUM(CASE WHEN flags % 2 = 0 THEN 1 ELSE 0 END), SUM(size) "
-        "FROM messages WHERE mailbox_id = ?",
-        int(row[0]),
-    )
-    return _mailbox(row, stats)
-
-
-def _bump_modseq(account_id: int) -> Tx[int]:
+def bump_modseq(account_id: int) -> Tx[int]:
     row = yield one(
         "UPDATE accounts SET highestmodseq = highestmodseq + 1 WHERE id = ? "
         "RETURNING highestmodseq",
@@ -169,117 +74,10 @@ def _bump_modseq(account_id: int) -> Tx[int]:
     return int(row[0])
 
 
-def _log_mailbox_change(account_id: int, mailbox_id: int) -> Tx[int]:
-    modseq = yield from _bump_modseq(account_id)
-    yield run(
-        "INSERT INTO changes (account_id, modseq, mailbox_id, uid, kind) VALUES (?, ?, ?, 0, ?)",
-        account_id,
-        modseq,
-        mailbox_id,
-        int(ChangeKind.MAILBOX),
-    )
-    yield Notify(account_id, modseq)
-    return modseq
-
-
-def create_mailbox(account_id: int, name: str, special_use: str | None, now: int) -> Tx[Mailbox]:
-    """Create a mailbox and any missing parents (RFC 9051 §6.3.4)."""
-    name = check_mailbox_name(name)
-    if (yield from get_mailbox(account_id, name)) is not None:
-        raise AlreadyExists(f"The mailbox {name} already exists.")
-    parts = name.split(DELIMITER)
-    for depth in range(1, len(parts) + 1):
-        partial = DELIMITER.join(parts[:depth])
-        exists = yield one(
-            "SELECT id FROM mailboxes WHERE account_id = ? AND name = ?", account_id, partial
-        )
-        if exists is None:
-            role = special_use if depth == len(parts) else None
-            mailbox_id = yield from insert_mailbox(account_id, partial, role, now, subscribed=False)
-            yield from _log_mailbox_change(account_id, mailbox_id)
-    created = yield from get_mailbox(account_id, name)
-    assert created is not None
-    return created
-
-
-def rename_mailbox(account_id: int, old: str, new: str, now: int) -> Tx[None]:
-    """Rename a mailbox with its children (RFC 9051 §6.3.6).
-
-    Renaming INBOX moves its messages to a new mailbox and leaves INBOX empty.
-    """
-    old, new = check_mailbox_name(old), check_mailbox_name(new)
-    source = yield from get_mailbox(account_id, old)
-    if source is None:
-        raise NotFound(f"The mailbox {old} does not exist.")
-    if (yield from get_mailbox(account_id, new)) is not None:
-        raise AlreadyExists(f"The mailbox {new} already exists.")
-    if new.startswith(old + DELIMITER):
-        raise InvalidName("A mailbox cannot be moved inside itself.")
-    if old == "INBOX":
-        target = yield from create_mailbox(account_id, new, None, now)
-        uids = yield rows("SELECT uid FROM messages WHERE mailbox_id = ?", source.id)
-        yield from move_messages(source.id, target.id, [int(u[0]) for u in uids])
-        return
-    children = yield rows("SELECT id, name FROM mailboxes WHERE account_id = ?", account_id)
-    for mailbox_id, name in children:
-        if str(name) != old and not str(name).startswith(old + DELIMITER):
-            continue
-        yield run(
-            "UPDATE mailboxes SET name = ? WHERE id = ?",
-            new + str(name)[len(old) :],
-            int(mailbox_id),
-        )
-        yield from _log_mailbox_change(account_id, int(mailbox_id))
-    # Parents of the new name are created as CREATE would (RFC 9051 §6.3.6).
-    parent = new.rpartition(DELIMITER)[0]
-    if parent and (yield from get_mailbox(account_id, parent)) is None:
-        yield from create_mailbox(account_id, parent, None, now)
-
-
-def delete_mailbox(account_id: int, name: str) -> Tx[None]:
-    """Delete a mailbox and its messages; INBOX cannot be deleted (RFC 9051 §6.3.5)."""
-    name = check_mailbox_name(name)
-    if name == "INBOX":
-        raise InvalidName("INBOX cannot be deleted.")
-    mailbox = yield from get_mailbox(account_id, name)
-    if mailbox is None:
-        raise NotFound(f"The mailbox {name} does not exist.")
-    yield from drop_mailbox_contents(mailbox.id)
-    yield run("DELETE FROM mailboxes WHERE id = ?", mailbox.id)
-    yield from _log_mailbox_change(account_id, mailbox.id)
-
-
-def set_subscribed(account_id: int, name: str, subscribed: bool) -> Tx[None]:
-    count = yield run(
-        "UPDATE mailboxes SET subscribed = ? WHERE account_id = ? AND name = ?",
-        int(subscribed),
-        account_id,
-        check_mailbox_name(name),
-    )
-    if count == 0:
-        raise NotFound(f"The mailbox {name} does not exist.")
-
-
-def drop_mailbox_contents(mailbox_id: int) -> Tx[None]:
-    """Delete every message of a mailbox, releasing blobs and quota (no change log)."""
-    found = yield rows(
-        "SELECT blob_id, size, account_id FROM messages WHERE mailbox_id = ?", mailbox_id
-    )
-    if not found:
-        return
-    yield run("DELETE FROM messages WHERE mailbox_id = ?", mailbox_id)
-    yield from _release_blobs(int(r[0]) for r in found)
-    yield run(
-        "UPDATE accounts SET used_bytes = used_bytes - ? WHERE id = ?",
-        sum(int(r[1]) for r in found),
-        int(found[0][2]),
-    )
-
-
 # -- blobs ---------------------------------------------------------------------------------
 
 
-def _release_blobs(blob_ids: Iterable[int]) -> Tx[None]:
+def release_blobs(blob_ids: Iterable[int]) -> Tx[None]:
     for blob_id, count in sorted(Counter(blob_ids).items()):
         row = yield one(
             "UPDATE blobs SET refs = refs - ? WHERE id = ? RETURNING refs, path", count, blob_id
@@ -502,7 +300,7 @@ def append_batch(items: Sequence[AppendItem]) -> Tx[list[Appended | StoreError]]
         )
         message_ids.update(((int(r[0]), int(r[1])), int(r[2])) for r in inserted)
     yield many(
-        _INSERT_CHANGE,
+        INSERT_CHANGE,
         [(a, m, item.mailbox_id, uid, int(ChangeKind.APPEND)) for item, a, uid, m in placed],
     )
     for account_id, (_, _, modseq) in sorted(quota.items()):
@@ -621,13 +419,13 @@ def store_flags(
         if new_flags != int(old_flags) or list(new_kw) != list(current):
             updates.append((new_flags, " ".join(new_kw), int(msg_id), int(uid)))
     if updates:
-        modseq = yield from _bump_modseq(account_id)
+        modseq = yield from bump_modseq(account_id)
         yield many(
             "UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE id = ?",
             [(f, k, modseq, i) for f, k, i, _ in updates],
         )
         yield many(
-            _INSERT_CHANGE,
+            INSERT_CHANGE,
             [(account_id, modseq, mailbox_id, u, int(ChangeKind.FLAGS)) for *_, u in updates],
         )
         yield run("UPDATE mailboxes SET highestmodseq = ? WHERE id = ?", modseq, mailbox_id)
@@ -649,16 +447,16 @@ def expunge(mailbox_id: int, uids: Sequence[int] | None, *, deleted_only: bool) 
     doomed = [r for r in found if not deleted_only or int(r[2]) & Flag.DELETED]
     if not doomed:
         return []
-    modseq = yield from _bump_modseq(account_id)
+    modseq = yield from bump_modseq(account_id)
     yield many("DELETE FROM messages WHERE id = ?", [(int(r[1]),) for r in doomed])
-    yield from _release_blobs(int(r[3]) for r in doomed)
+    yield from release_blobs(int(r[3]) for r in doomed)
     yield run(
         "UPDATE accounts SET used_bytes = used_bytes - ? WHERE id = ?",
         sum(int(r[4]) for r in doomed),
         account_id,
     )
     yield many(
-        _INSERT_CHANGE,
+        INSERT_CHANGE,
         [(account_id, modseq, mailbox_id, int(r[0]), int(ChangeKind.EXPUNGE)) for r in doomed],
     )
     yield run("UPDATE mailboxes SET highestmodseq = ? WHERE id = ?", modseq, mailbox_id)
@@ -700,7 +498,7 @@ def copy_messages(source_id: int, target_id: int, uids: Sequence[int]) -> Tx[lis
         sorted((n, b) for b, n in Counter(int(r[5]) for r in found).items()),
     )
     yield many(
-        _INSERT_CHANGE,
+        INSERT_CHANGE,
         [(account_id, modseq, target_id, new, int(ChangeKind.APPEND)) for _, new in pairs],
     )
     yield Notify(account_id, modseq)
