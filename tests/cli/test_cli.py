@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.pgcluster import PostgresCluster
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -252,3 +254,35 @@ def test_quickstart_then_serve_then_provision_while_running(data: str) -> None:
             server.kill()
     users = json.loads(courrier("user", "list", "--json", "--data", data).stdout)
     assert {u["address"] for u in users} == {"postmaster@lab.example.org", "dan@second.example.org"}
+
+
+def test_provisioning_on_postgresql(pg_cluster: PostgresCluster, tmp_path: Path) -> None:
+    """Two "nodes" (two CLI runs with their own data dirs) share one PostgreSQL store."""
+    env = {
+        "COURRIER_STORE_BACKEND": "postgresql",
+        "COURRIER_STORE_URL": pg_cluster.create_database(),
+    }
+    first, second = str(tmp_path / "node1"), str(tmp_path / "node2")
+    assert courrier("domain", "add", "example.org", "--data", first, env=env).returncode == 0
+    added = courrier(
+        "user",
+        "add",
+        "erin@example.org",
+        "--password-stdin",
+        "--data",
+        second,
+        env=env,
+        stdin="a long passphrase\n",
+    )
+    assert added.returncode == 0, added.stderr
+    users = json.loads(courrier("user", "list", "--json", "--data", first, env=env).stdout)
+    assert [u["address"] for u in users] == ["erin@example.org"]
+    bad = courrier(
+        "user",
+        "list",
+        "--data",
+        first,
+        env={**env, "COURRIER_STORE_URL": "postgresql://nobody@127.0.0.1:1/x"},
+    )
+    assert bad.returncode == 1 and "Cannot use the PostgreSQL database" in bad.stderr
+    assert "Traceback" not in bad.stderr
