@@ -25,6 +25,7 @@ import asyncpg
 from courrier.store import schema
 from courrier.store.batching import Pending, Submitter, Unit, plan
 from courrier.store.errors import AlreadyExists, StorageFull, StoreClosed, StoreError
+from courrier.store.pgindex import PostgresIndexer
 from courrier.store.tx import Index, Notify, Q, TxFactory, Unindex, to_postgres
 
 T = TypeVar("T")
@@ -66,37 +67,21 @@ async def _execute(conn: asyncpg.Connection, q: Q) -> Any:
 
 async def _drive(factory: TxFactory[T], conn: asyncpg.Connection) -> tuple[T, list[Any]]:
     effects: list[Any] = []
-    indexing: list[Index] = []
     gen = factory()
     value: Any = None
     while True:
         try:
             step = gen.send(value)
         except StopIteration as stop:
-            await _index(conn, indexing)
             return stop.value, effects
         value = None
         if isinstance(step, Q):
             value = await _execute(conn, step)
-        elif isinstance(step, Index):
-            indexing.append(step)
         elif isinstance(step, Unindex):
+            # Before the blob row goes, inside the same transaction.
             await conn.execute("DELETE FROM fts WHERE blob_id = $1", step.blob_id)
         else:
             effects.append(step)
-
-
-async def _index(conn: asyncpg.Connection, items: list[Index]) -> None:
-    """The index is a table of the same database: filled in the same transaction, in one go."""
-    if items:
-        await conn.execute(
-            "INSERT INTO fts (blob_id, headers, body) "
-            "SELECT b, to_tsvector('simple', h), to_tsvector('simple', t) "
-            "FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(b, h, t)",
-            [i.blob_id for i in items],
-            [i.headers for i in items],
-            [i.body for i in items],
-        )
 
 
 def _map_error(exc: BaseException) -> BaseException:
@@ -129,6 +114,7 @@ class PostgresBackend(Submitter):
         self._writer_conn: asyncpg.Connection | None = None
         self._listener: asyncpg.Connection | None = None
         self._writer_task: asyncio.Task[None] | None = None
+        self.indexer = PostgresIndexer(url)
         self._closed = False
         self.batches = 0
         self.batched_jobs = 0
@@ -140,6 +126,7 @@ class PostgresBackend(Submitter):
             self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self._readers)
             self._listener = await asyncpg.connect(self.url)
             await self._listener.add_listener(CHANNEL, self._on_notify)
+            await self.indexer.start()
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             await self._close_connections()
             raise StoreError(f"Cannot use the PostgreSQL database: {exc}.") from exc
@@ -158,6 +145,10 @@ class PostgresBackend(Submitter):
         await self._close_connections()
 
     async def _close_connections(self) -> None:
+        await self.indexer.stop()
+        await self._close_database()
+
+    async def _close_database(self) -> None:
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.remove_listener(CHANNEL, self._on_notify)
@@ -207,6 +198,7 @@ class PostgresBackend(Submitter):
         while units:
             staged: list[tuple[Unit, Any]] = []
             notices: dict[int, int] = {}
+            indexing: list[Index] = []
             tr = conn.transaction()
             try:
                 await tr.start()
@@ -217,7 +209,9 @@ class PostgresBackend(Submitter):
                         raise _UnitFailed(unit, exc) from exc
                     staged.append((unit, value))
                     for effect in effects:
-                        if isinstance(effect, Notify):
+                        if isinstance(effect, Index):
+                            indexing.append(effect)
+                        elif isinstance(effect, Notify):
                             notices[effect.account_id] = max(
                                 notices.get(effect.account_id, 0), effect.modseq
                             )
@@ -246,6 +240,7 @@ class PostgresBackend(Submitter):
             self.batched_jobs += len(batch)
             for unit, value in staged:
                 unit.succeed(value)
+            self.indexer.submit(indexing)
             if notices:
                 self._notify([Notify(a, m) for a, m in notices.items()])
             break
@@ -271,7 +266,7 @@ class PostgresBackend(Submitter):
     # -- reads ---------------------------------------------------------------------------
 
     async def flush_index(self) -> None:
-        """The index is written inside each transaction: nothing to wait for."""
+        await self.indexer.flush()
 
     async def read(self, factory: TxFactory[T]) -> T:
         if self._closed or self._pool is None:

@@ -139,8 +139,10 @@ _V1_COMMON = [
 _V1_SQLITE_ONLY: list[str] = []
 
 _V1_POSTGRES_ONLY = [
+    # Derived data, filled off the commit path (store/pgindex.py): no foreign key, so a row
+    # can never block a blob's deletion; rows of vanished blobs are skipped by the join.
     """CREATE TABLE fts (
-        blob_id BIGINT PRIMARY KEY REFERENCES blobs(id),
+        blob_id BIGINT PRIMARY KEY,
         headers TSVECTOR NOT NULL,
         body TSVECTOR NOT NULL
     )""",
