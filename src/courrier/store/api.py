@@ -30,7 +30,7 @@ from courrier.store.models import (
     Mailbox,
     Message,
 )
-from courrier.store.tx import Notify, TxFactory
+from courrier.store.tx import TxFactory
 
 T = TypeVar("T")
 
@@ -53,11 +53,13 @@ def _now() -> int:
 
 
 class Store:
-    def __init__(self, backend: Backend, blobs: BlobArea | None, inline_blob_max: int) -> None:
+    def __init__(
+        self, backend: Backend, feed: ChangeFeed, blobs: BlobArea | None, inline_blob_max: int
+    ) -> None:
         self.backend = backend
+        self.feed = feed
         self.blobs = blobs
         self.inline_blob_max = inline_blob_max
-        self.feed = ChangeFeed()
 
     @classmethod
     async def open_sqlite(
@@ -70,39 +72,26 @@ class Store:
     ) -> Store:
         from courrier.store.sqlite import SQLiteBackend
 
-        blobs = BlobArea(data_dir / "blobs")
-        holder: list[Store] = []
+        feed, blobs = ChangeFeed(), BlobArea(data_dir / "blobs")
         backend = SQLiteBackend(
             data_dir / "courrier.db",
             max_batch=max_batch,
             readers=readers,
-            notify=lambda notices: holder[0]._publish(notices),
+            notify=feed.publish,
             blobs=blobs,
         )
-        store = cls(backend, blobs, inline_blob_max)
-        holder.append(store)
         await backend.open()
-        return store
+        return cls(backend, feed, blobs, inline_blob_max)
 
     @classmethod
     async def open_postgres(cls, url: str, *, max_batch: int = 512, readers: int = 4) -> Store:
         from courrier.store.postgres import PostgresBackend
 
-        holder: list[Store] = []
-        backend = PostgresBackend(
-            url,
-            max_batch=max_batch,
-            readers=readers,
-            notify=lambda notices: holder[0]._publish(notices),
-        )
-        # PostgreSQL keeps every blob in the database so that every node sees it.
-        store = cls(backend, None, 2**62)
-        holder.append(store)
+        feed = ChangeFeed()
+        backend = PostgresBackend(url, max_batch=max_batch, readers=readers, notify=feed.publish)
         await backend.open()
-        return store
-
-    def _publish(self, notices: list[Notify]) -> None:
-        self.feed.publish(notices)
+        # PostgreSQL keeps every blob in the database so that every node sees it.
+        return cls(backend, feed, None, 2**62)
 
     async def close(self) -> None:
         await self.backend.close()
