@@ -1,0 +1,1 @@
+"""SMTP: the sans-IO protocol core, envelope addresses, and the MX and submission servers."""
