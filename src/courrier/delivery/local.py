@@ -1,0 +1,95 @@
+"""Local delivery: the one way a message enters mailboxes (SMTP; later APPEND, webmail, imports).
+
+Given the message and the accounts it is for, this picks each account's mailbox (INBOX, or the
+folder named by a ``+tag`` when the account has one, as Dovecot's ``lda_mailbox_autocreate=no``
++ subaddress delivery does), writes the trace headers (``Return-Path``, RFC 5321 §4.4, and
+``Received``) in front of the content, and stores it for everyone in one transaction: when this
+returns, every accepted copy is durable, so the SMTP server can say 250.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from courrier.store import Account, Appended, InvalidName, Store, StoreError
+
+
+@dataclass(frozen=True, slots=True)
+class LocalRecipient:
+    """An accepted recipient: the address the client gave and the account it resolved to."""
+
+    address: str
+    account: Account
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """What the ``Received:`` header tells about how the message came (RFC 5321 §4.4)."""
+
+    helo: str
+    client_ip: str
+    client_name: str | None
+    by: str
+    #: RFC 3848 "with" keyword: ESMTP, ESMTPS, ESMTPA, ESMTPSA, UTF8SMTPS, …
+    protocol: str
+    queue_id: str
+    tls: str | None = None
+
+    def received(self, recipient: str | None, when: float | None = None) -> str:
+        source = f"{self.client_name} " if self.client_name else ""
+        date = email.utils.formatdate(when if when is not None else time.time(), localtime=True)
+        line = (
+            f"Received: from {self.helo} ({source}[{self.client_ip}])\r\n"
+            f"\tby {self.by} (courrier) with {self.protocol} id {self.queue_id}"
+        )
+        if self.tls:
+            line += f"\r\n\t({self.tls})"
+        if recipient:
+            line += f"\r\n\tfor <{recipient}>"
+        return f"{line}; {date}\r\n"
+
+
+def tag_of(address: str, separator: str) -> str | None:
+    """The ``tag`` of ``user+tag@domain`` (RFC 5233 subaddress), if any."""
+    local = address.rpartition("@")[0]
+    if not separator or separator not in local:
+        return None
+    return local.split(separator, 1)[1] or None
+
+
+async def deliver(
+    store: Store,
+    raw: bytes,
+    *,
+    sender: str,
+    recipients: Sequence[LocalRecipient],
+    trace: Trace,
+    separator: str,
+) -> list[Appended | StoreError]:
+    """Store ``raw`` once for every recipient's account (each account once); results in order
+    of the distinct accounts' first recipient."""
+    targets: list[tuple[int, bytes]] = []
+    seen: set[int] = set()
+    single = len({r.account.id for r in recipients}) == 1
+    for recipient in recipients:
+        if recipient.account.id in seen:
+            continue
+        seen.add(recipient.account.id)
+        mailbox = None
+        tag = tag_of(recipient.address, separator)
+        if tag:
+            with contextlib.suppress(InvalidName):
+                mailbox = await store.get_mailbox(recipient.account.id, tag)
+        if mailbox is None:
+            mailbox = await store.mailbox(recipient.account.id, "INBOX")
+        prefix = f"Return-Path: <{sender}>\r\n" + trace.received(
+            recipient.address if single else None
+        )
+        targets.append((mailbox.id, prefix.encode("utf-8")))
+    if not targets:
+        return []
+    return await store.deliver(raw, targets)
