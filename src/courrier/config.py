@@ -82,6 +82,18 @@ class AccountSettings:
 
 
 @dataclass(frozen=True)
+class SMTPSettings:
+    #: Largest message accepted (advertised as SIZE, RFC 1870); bigger ones get 552 5.3.4.
+    max_message_size: ByteSize = 50 * 1024 * 1024
+    #: RFC 5321 §4.5.3.1.8: at least 100.
+    max_recipients: int = 100
+    #: File a copy of each submitted message in the sender's Sent mailbox.
+    sent_copy: bool = True
+    #: Seconds a client may stay silent (RFC 5321 §4.5.3.2: at least 5 minutes).
+    idle_timeout: int = 300
+
+
+@dataclass(frozen=True)
 class TLSSettings:
     #: PEM certificate chain and key; empty means a self-signed pair in ``<data>/tls/``.
     cert_file: str = ""
@@ -122,6 +134,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     accounts: AccountSettings = field(default_factory=AccountSettings)
+    smtp: SMTPSettings = field(default_factory=SMTPSettings)
     tls: TLSSettings = field(default_factory=TLSSettings)
     dns: DNSSettings = field(default_factory=DNSSettings)
     listeners: ListenersSettings = field(default_factory=ListenersSettings)
@@ -159,6 +172,8 @@ class Settings:
             parse_hostport(resolver, 53, key="dns.resolvers")
         if self.store.max_batch < 1 or self.store.readers < 1:
             raise ConfigError("store.max_batch and store.readers: must be at least 1")
+        if self.smtp.max_recipients < 100:
+            raise ConfigError("smtp.max_recipients: RFC 5321 requires at least 100")
         if len(self.accounts.plus_separator) > 1:
             raise ConfigError("accounts.plus_separator: must be one character or empty")
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from courrier.config import Settings
 from courrier.security.certificates import describe, ensure_certificate, server_context
+from courrier.smtp.server import SMTPServer
 from courrier.store import Store, open_store
 
 log = logging.getLogger("courrier")
@@ -44,9 +45,16 @@ class Listener:
 
 
 def listeners(services: Services) -> list[Listener]:
-    """The listeners the protocol packages provide; each protocol issue adds its own here."""
-    del services
-    return []
+    """The listeners the protocol packages provide."""
+    settings, store, tls = services.settings, services.store, services.tls
+    mx = SMTPServer(settings, store, tls, submission=False)
+    submission = SMTPServer(settings, store, tls, submission=True)
+    submissions = SMTPServer(settings, store, tls, submission=True, implicit_tls=True)
+    return [
+        Listener("smtp", mx.handle),
+        Listener("submission", submission.handle),
+        Listener("submissions", submissions.handle, implicit_tls=True),
+    ]
 
 
 class Server:
@@ -87,8 +95,6 @@ class Server:
                 self._servers.append(server)
                 self.bound.append((listener.name, address, port))
                 log.info("listening: %s on %s port %d", listener.name, address, port)
-        if not self._servers:
-            log.info("no protocol listeners are built into this version yet")
 
     def stop(self) -> None:
         self._stopping.set()

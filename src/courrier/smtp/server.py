@@ -1,0 +1,307 @@
+"""The SMTP listeners: MX (25), submission with STARTTLS (587) and over TLS (465, RFC 8314).
+
+A thin asyncio shell around the sans-IO core (:mod:`courrier.smtp.proto`): it reads when the
+core needs bytes, writes the replies the core batched, and answers the core's questions with
+the policy (:mod:`courrier.smtp.policy`), SASL (:mod:`courrier.security.sasl`) and local
+delivery (:mod:`courrier.delivery.local`). A message gets 250 only once every local copy is
+durable. Each event is logged on one line with the transaction's queue id, as Postfix does, so
+``grep ID`` shows a message's whole path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import ssl
+from dataclasses import dataclass, field
+
+from courrier import provisioning
+from courrier.config import Settings
+from courrier.delivery.local import LocalRecipient, Trace, deliver
+from courrier.security import sasl
+from courrier.smtp import proto
+from courrier.smtp.policy import RcptDecision, check_recipient, check_sender
+from courrier.store import Account, Flag, Store, StoreError
+
+log = logging.getLogger("courrier.smtp")
+
+_READ = 65536
+
+
+@dataclass
+class _Session:
+    peer: str
+    queue_id: str = "NOQUEUE"
+    account: Account | None = None
+    exchange: sasl.Exchange | None = None
+    recipients: list[tuple[str, RcptDecision]] = field(default_factory=list)
+    mail_size: int | None = None
+    #: "TLSv1.3 TLS_AES_256_GCM_SHA384" once encrypted, for the Received header.
+    tls: str | None = None
+
+    def note_tls(self, writer: asyncio.StreamWriter) -> None:
+        ssl_object = writer.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            cipher = ssl_object.cipher()
+            self.tls = f"{ssl_object.version()} {cipher[0] if cipher else ''}".strip()
+
+
+class SMTPServer:
+    """Connection handler for one kind of SMTP listener."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        tls: ssl.SSLContext,
+        *,
+        submission: bool,
+        implicit_tls: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.tls = tls
+        self.submission = submission
+        self.config = proto.ServerConfig(
+            hostname=settings.server.hostname,
+            max_message_size=settings.smtp.max_message_size,
+            max_recipients=settings.smtp.max_recipients,
+            tls_available=True,
+            auth_mechanisms=sasl.MECHANISMS if submission else (),
+            require_auth_for_mail=submission,
+            implicit_tls=implicit_tls,
+        )
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        session = _Session(peer=str(peer[0]) if peer else "unknown")
+        conn = proto.ServerConnection(self.config)
+        session.note_tls(writer)
+        log.info("connect from [%s]", session.peer)
+        try:
+            await self._converse(conn, session, reader, writer)
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
+            log.info("lost connection from [%s]: %s", session.peer, exc)
+        except TimeoutError:
+            log.info("timeout from [%s]", session.peer)
+            with contextlib.suppress(ConnectionError, ssl.SSLError):
+                writer.write(b"421 4.4.2 " + self.config.hostname.encode() + b" Timeout\r\n")
+                await writer.drain()
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, ssl.SSLError, TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), 5)
+            log.info("disconnect from [%s]", session.peer)
+
+    async def _converse(
+        self,
+        conn: proto.ServerConnection,
+        session: _Session,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        timeout = self.settings.smtp.idle_timeout
+        while True:
+            event = conn.next_event()
+            if event is proto.NEED_DATA:
+                writer.write(conn.data_to_send())
+                await writer.drain()
+                async with asyncio.timeout(timeout):
+                    data = await reader.read(_READ)
+                if data:
+                    conn.receive_data(data)
+                else:
+                    conn.receive_eof()
+            elif isinstance(event, proto.MailFrom):
+                conn.reply(*await self._mail(session, event))
+            elif isinstance(event, proto.RcptTo):
+                conn.reply(*await self._rcpt(session, event))
+            elif isinstance(event, proto.MessageReceived):
+                conn.reply(*await self._message(session, event))
+            elif isinstance(event, proto.StartTLS):
+                writer.write(conn.data_to_send())
+                await writer.drain()
+                await writer.start_tls(self.tls)
+                session.note_tls(writer)
+                conn.tls_started()
+            elif isinstance(event, proto.AuthStart | proto.AuthResponse):
+                await self._auth(conn, session, event)
+            elif isinstance(event, proto.AuthAborted):
+                session.exchange = None
+            elif isinstance(event, proto.Closed):
+                writer.write(conn.data_to_send())
+                await writer.drain()
+                return
+
+    async def _mail(self, session: _Session, event: proto.MailFrom) -> tuple[int, str, str]:
+        session.queue_id = secrets.token_hex(5).upper()
+        session.recipients = []
+        session.mail_size = event.size
+        reply = await check_sender(self.store, event.address, authenticated=session.account)
+        if reply[0] >= 400:
+            log.info(
+                "NOQUEUE: reject: MAIL from [%s]: %d %s %s; from=<%s>",
+                session.peer,
+                *reply,
+                event.address,
+            )
+        else:
+            log.info("%s: client=[%s], from=<%s>", session.queue_id, session.peer, event.address)
+        return reply
+
+    async def _rcpt(self, session: _Session, event: proto.RcptTo) -> tuple[int, str, str]:
+        decision = await check_recipient(
+            self.store,
+            event.address,
+            authenticated=session.account,
+            size=session.mail_size,
+            separator=self.settings.accounts.plus_separator,
+        )
+        if decision.reply[0] < 400 and decision.remote:
+            # The outbound queue comes with its own issue; until then a temporary failure makes
+            # the client keep the message and try again, so nothing is lost.
+            decision = RcptDecision((451, "4.3.2", "Relaying and forwarding are not available yet"))
+        if decision.reply[0] >= 400:
+            log.info(
+                "%s: reject: RCPT from [%s]: %d %s %s; to=<%s>",
+                session.queue_id,
+                session.peer,
+                *decision.reply,
+                event.address,
+            )
+        else:
+            session.recipients.append((event.address, decision))
+        return decision.reply
+
+    async def _message(
+        self, session: _Session, event: proto.MessageReceived
+    ) -> tuple[int, str, str]:
+        envelope = event.envelope
+        recipients = [
+            LocalRecipient(address, account)
+            for address, decision in session.recipients
+            for account in decision.accounts
+        ]
+        trace = Trace(
+            helo=envelope.helo_name,
+            client_ip=session.peer,
+            client_name=None,
+            by=self.config.hostname,
+            protocol=_protocol(envelope),
+            queue_id=session.queue_id,
+            tls=session.tls,
+        )
+        try:
+            results = await deliver(
+                self.store,
+                event.data,
+                sender=envelope.mail_from,
+                recipients=recipients,
+                trace=trace,
+                separator=self.settings.accounts.plus_separator,
+            )
+        except StoreError as exc:
+            log.warning("%s: status=deferred (%s)", session.queue_id, exc)
+            return (451, "4.3.0", "Temporary failure storing the message; try again later")
+        stored = 0
+        for recipient, result in zip(_distinct(recipients), results, strict=True):
+            if isinstance(result, StoreError):
+                log.warning(
+                    "%s: to=<%s>, status=bounced (%s)", session.queue_id, recipient.address, result
+                )
+            else:
+                stored += 1
+                log.info(
+                    "%s: to=<%s>, status=sent (delivered to mailbox, uid %d)",
+                    session.queue_id,
+                    recipient.address,
+                    result.uid,
+                )
+        if stored == 0:
+            return (452, "4.2.2", "Mailbox full or unavailable; try again later")
+        if self.submission and self.settings.smtp.sent_copy and session.account is not None:
+            await self._file_sent_copy(session, event.data)
+        return (250, "2.0.0", f"Ok: queued as {session.queue_id}")
+
+    async def _file_sent_copy(self, session: _Session, data: bytes) -> None:
+        assert session.account is not None
+        try:
+            boxes = await self.store.list_mailboxes(session.account.id)
+            sent = next((m for m in boxes if m.special_use == "\\Sent"), None)
+            if sent is not None:
+                await self.store.append(sent.id, data, flags=Flag.SEEN)
+        except StoreError as exc:
+            log.warning("%s: no copy in Sent: %s", session.queue_id, exc)
+
+    async def _auth(
+        self,
+        conn: proto.ServerConnection,
+        session: _Session,
+        event: proto.AuthStart | proto.AuthResponse,
+    ) -> None:
+        if isinstance(event, proto.AuthStart):
+            exchange = session.exchange = sasl.Exchange(event.mechanism)
+            step = exchange.start(event.initial)
+        else:
+            assert session.exchange is not None
+            exchange = session.exchange
+            step = exchange.step(event.data)
+        while True:
+            if isinstance(step, sasl.Challenge):
+                conn.auth_challenge(step.data)
+                return
+            if isinstance(step, sasl.NeedPassword):
+                account = None
+                if step.authzid in ("", step.username):
+                    account = await provisioning.authenticate(
+                        self.store, step.username, step.password
+                    )
+                session.account = account
+                identity = account.address if account else ""
+                step = exchange.password_checked(account is not None, identity)
+            elif isinstance(step, sasl.NeedVerifier):
+                account = await _lookup(self.store, step.username)
+                session.account = account
+                ok = account is not None and step.authzid in ("", step.username)
+                step = exchange.verifier(account.scram_sha256 if ok and account else "")
+            elif isinstance(step, sasl.Success):
+                assert session.account is not None
+                conn.auth_result(True, session.account.address)
+                log.info("[%s]: sasl_username=%s", session.peer, session.account.address)
+                session.exchange = None
+                return
+            else:
+                session.account = None
+                session.exchange = None
+                conn.auth_result(False)
+                log.info("[%s]: SASL authentication failed", session.peer)
+                return
+
+
+async def _lookup(store: Store, username: str) -> Account | None:
+    try:
+        account = await store.get_account(provisioning.normalize_address(username))
+    except provisioning.InvalidInput:
+        return None
+    return None if account is None or account.disabled else account
+
+
+def _distinct(recipients: list[LocalRecipient]) -> list[LocalRecipient]:
+    """The first recipient of each account, in order (what local delivery stores)."""
+    seen: set[int] = set()
+    out = []
+    for recipient in recipients:
+        if recipient.account.id not in seen:
+            seen.add(recipient.account.id)
+            out.append(recipient)
+    return out
+
+
+def _protocol(envelope: proto.Envelope) -> str:
+    """RFC 3848 / RFC 6531 §4.3 ``with`` keyword."""
+    base = "UTF8SMTP" if envelope.mail.smtputf8 else ("ESMTP" if envelope.esmtp else "SMTP")
+    if base == "SMTP":
+        return base
+    return base + ("S" if envelope.tls else "") + ("A" if envelope.authenticated_as else "")
