@@ -1,0 +1,82 @@
+"""A running courrier (SMTP listeners on free ports) with a domain, a user and an alias."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from courrier import config, provisioning
+from courrier.server import Server
+from courrier.store import Store
+
+PASSWORD = "a long passphrase for the tests"
+
+
+def _free_offset() -> int:
+    for offset in range(21000, 60000, 97):
+        ok = True
+        for port in (25, 587, 465):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port + offset))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return offset
+    raise RuntimeError("no free ports")
+
+
+@dataclass
+class Running:
+    server: Server
+    store: Store
+    offset: int
+
+    def port(self, name: str) -> int:
+        return self.server.settings.port(name)
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    offset = _free_offset()
+    settings = config.load(
+        env={},
+        overrides={
+            "server.data_dir": str(tmp_path / "data"),
+            "server.hostname": "mx.example.org",
+            "server.port_offset": offset,
+            "server.listen": ["127.0.0.1"],
+        },
+    )
+    server = Server(settings)
+    await server.start()
+    assert server.store is not None
+    store = server.store
+    await provisioning.add_domain(store, "example.org")
+    await provisioning.add_user(store, settings, "bob@example.org", PASSWORD)
+    await provisioning.add_alias(store, "sales@example.org", ["bob@example.org"])
+    try:
+        yield Running(server, store, offset)
+    finally:
+        await server.close()
+
+
+def client_tls() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+async def inbox(store: Store, address: str, name: str = "INBOX") -> list[bytes]:
+    """The messages of a mailbox, as stored."""
+    account = await store.get_account(address)
+    assert account is not None
+    box = await store.mailbox(account.id, name)
+    return [await store.read_message(m.id) for m in await store.list_messages(box.id)]
