@@ -17,7 +17,7 @@ from courrier.store import Store
 PASSWORD = "a long passphrase for the tests"
 
 
-def _free_offset() -> int:
+def free_offset() -> int:
     for offset in range(21000, 60000, 97):
         ok = True
         for port in (25, 587, 465):
@@ -44,7 +44,7 @@ class Running:
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    offset = _free_offset()
+    offset = free_offset()
     settings = config.load(
         env={},
         overrides={
