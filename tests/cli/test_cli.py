@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -286,3 +287,26 @@ def test_provisioning_on_postgresql(pg_cluster: PostgresCluster, tmp_path: Path)
     )
     assert bad.returncode == 1 and "Cannot use the PostgreSQL database" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_queue_list_and_delete(data: str) -> None:
+    async def enqueue() -> None:
+        from courrier.store import Store
+        from courrier.store.queue import Outbound, OutboundRecipient
+
+        store = await Store.open_sqlite(Path(data))
+        async with store:
+            outbound = Outbound("Q1", "a@example.org", (OutboundRecipient("x@elsewhere.net"),), b"")
+            await store.deliver(b"Subject: q\r\n\r\nbody\r\n", [], outbound=outbound)
+
+    assert "Mail queue is empty" in courrier("queue", "list", "--data", data).stdout
+    asyncio.run(enqueue())
+    listed = json.loads(courrier("queue", "list", "--json", "--data", data).stdout)
+    assert [
+        (q["queue_id"], q["sender"], [r["address"] for r in q["recipients"]]) for q in listed
+    ] == [("Q1", "a@example.org", ["x@elsewhere.net"])]
+    text = courrier("queue", "list", "--data", data).stdout
+    assert "Q1" in text and "x@elsewhere.net" in text and "queued" in text
+    assert courrier("queue", "delete", "Q1", "--data", data).returncode == 0
+    gone = courrier("queue", "delete", "Q1", "--data", data)
+    assert gone.returncode == 1 and "No queued message Q1" in gone.stdout

@@ -3,8 +3,9 @@
 Given the message and the accounts it is for, this picks each account's mailbox (INBOX, or the
 folder named by a ``+tag`` when the account has one, as Dovecot's ``lda_mailbox_autocreate=no``
 + subaddress delivery does), writes the trace headers (``Return-Path``, RFC 5321 §4.4, and
-``Received``) in front of the content, and stores it for everyone in one transaction: when this
-returns, every accepted copy is durable, so the SMTP server can say 250.
+``Received``) in front of the content, and stores it for everyone in one transaction,
+together with the outbound queue entry for remote recipients: when this returns, every
+accepted copy is durable, so the SMTP server can say 250.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from courrier.store import Account, Appended, InvalidName, Store, StoreError
+from courrier.store.queue import Outbound, OutboundRecipient
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +71,12 @@ async def deliver(
     recipients: Sequence[LocalRecipient],
     trace: Trace,
     separator: str,
+    remote: Sequence[OutboundRecipient] = (),
+    account_id: int | None = None,
 ) -> list[Appended | StoreError]:
-    """Store ``raw`` once for every recipient's account (each account once); results in order
-    of the distinct accounts' first recipient."""
+    """Store ``raw`` once for every recipient's account (each account once) and queue it for
+    the ``remote`` recipients, all in one transaction; results in order of the distinct
+    accounts' first recipient."""
     targets: list[tuple[int, bytes]] = []
     seen: set[int] = set()
     single = len({r.account.id for r in recipients}) == 1
@@ -90,6 +95,15 @@ async def deliver(
             recipient.address if single else None
         )
         targets.append((mailbox.id, prefix.encode("utf-8")))
-    if not targets:
+    outbound = None
+    if remote:
+        outbound = Outbound(
+            queue_id=trace.queue_id,
+            sender=sender,
+            recipients=tuple(remote),
+            prefix=trace.received(remote[0].address if len(remote) == 1 else None).encode(),
+            account_id=account_id,
+        )
+    if not targets and outbound is None:
         return []
-    return await store.deliver(raw, targets)
+    return await store.deliver(raw, targets, outbound=outbound)

@@ -24,6 +24,7 @@ from courrier.security import sasl
 from courrier.smtp import proto
 from courrier.smtp.policy import RcptDecision, check_recipient, check_sender
 from courrier.store import Account, Flag, Store, StoreError
+from courrier.store.queue import OutboundRecipient
 
 log = logging.getLogger("courrier.smtp")
 
@@ -38,6 +39,8 @@ class _Session:
     exchange: sasl.Exchange | None = None
     recipients: list[tuple[str, RcptDecision]] = field(default_factory=list)
     mail_size: int | None = None
+    #: RCPT address → (NOTIFY, ORCPT), RFC 3461, kept for the queue's bounces.
+    dsn: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     #: "TLSv1.3 TLS_AES_256_GCM_SHA384" once encrypted, for the Received header.
     tls: str | None = None
 
@@ -138,6 +141,7 @@ class SMTPServer:
     async def _mail(self, session: _Session, event: proto.MailFrom) -> tuple[int, str, str]:
         session.queue_id = secrets.token_hex(5).upper()
         session.recipients = []
+        session.dsn = {}
         session.mail_size = event.size
         reply = await check_sender(self.store, event.address, authenticated=session.account)
         if reply[0] >= 400:
@@ -159,10 +163,11 @@ class SMTPServer:
             size=session.mail_size,
             separator=self.settings.accounts.plus_separator,
         )
-        if decision.reply[0] < 400 and decision.remote:
-            # The outbound queue comes with its own issue; until then a temporary failure makes
-            # the client keep the message and try again, so nothing is lost.
-            decision = RcptDecision((451, "4.3.2", "Relaying and forwarding are not available yet"))
+        if decision.reply[0] < 400:
+            session.dsn[event.address] = (
+                ",".join(event.notify) if event.notify else None,
+                event.orcpt,
+            )
         if decision.reply[0] >= 400:
             log.info(
                 "%s: reject: RCPT from [%s]: %d %s %s; to=<%s>",
@@ -193,6 +198,11 @@ class SMTPServer:
             queue_id=session.queue_id,
             tls=session.tls,
         )
+        remote: list[OutboundRecipient] = []
+        for address, decision in session.recipients:
+            notify, orcpt = session.dsn.get(address, (None, None))
+            for target in decision.remote:
+                remote.append(OutboundRecipient(target, notify, orcpt))
         try:
             results = await deliver(
                 self.store,
@@ -201,11 +211,15 @@ class SMTPServer:
                 recipients=recipients,
                 trace=trace,
                 separator=self.settings.accounts.plus_separator,
+                remote=remote,
+                account_id=session.account.id if session.account else None,
             )
         except StoreError as exc:
             log.warning("%s: status=deferred (%s)", session.queue_id, exc)
             return (451, "4.3.0", "Temporary failure storing the message; try again later")
-        stored = 0
+        stored = len(remote)
+        for queued in remote:
+            log.info("%s: to=<%s>, status=queued (outbound)", session.queue_id, queued.address)
         for recipient, result in zip(_distinct(recipients), results, strict=True):
             if isinstance(result, StoreError):
                 log.warning(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from courrier.message import ParsedMessage, parse
-from courrier.store import directory, mailboxes, messages
+from courrier.store import directory, mailboxes, messages, queue
 from courrier.store.blobs import BlobArea
 from courrier.store.errors import NotFound, StoreError
 from courrier.store.feed import ChangeFeed, Subscription
@@ -29,8 +29,10 @@ from courrier.store.models import (
     Flag,
     Mailbox,
     Message,
+    QueuedMessage,
 )
-from courrier.store.tx import TxFactory
+from courrier.store.queue import Outbound
+from courrier.store.tx import Tx, TxFactory
 
 T = TypeVar("T")
 
@@ -232,8 +234,10 @@ class Store:
         *,
         flags: Flag | int = 0,
         internal_date: int | None = None,
+        outbound: Outbound | None = None,
     ) -> list[Appended | StoreError]:
-        """One message to several mailboxes (``(mailbox id, prefix)`` each), in one transaction.
+        """One message to several mailboxes (``(mailbox id, prefix)`` each), in one transaction,
+        and to the outbound queue for remote recipients (``outbound``) in the same one.
 
         The content is stored once for all of them. A mailbox whose account is over quota (or
         that is gone) gets its error in the result; the others get the message.
@@ -245,7 +249,22 @@ class Store:
             AppendItem(mailbox_id, blob, parsed, prefix, int(flags), (), date)
             for mailbox_id, prefix in targets
         ]
-        return await self.backend.write(lambda: messages.append_batch(items))
+        if outbound is None:
+            return await self.backend.write(lambda: messages.append_batch(items))
+        now = _now()
+
+        def accept() -> Tx[list[Appended | StoreError]]:
+            results, blob_ids = yield from messages.append_and_reference(items, [blob])
+            yield from queue.enqueue(outbound, blob_ids[blob.hash], blob.size, now)
+            return results
+
+        return await self.backend.write(accept)
+
+    async def list_queue(self) -> list[QueuedMessage]:
+        return await self.backend.read(queue.list_queue)
+
+    async def delete_queued(self, queue_id: str) -> bool:
+        return await self.backend.write(lambda: queue.delete_message(queue_id))
 
     async def _prepare_blob(self, raw: bytes, parsed: ParsedMessage) -> NewBlob:
         digest = hashlib.sha256(raw).hexdigest()

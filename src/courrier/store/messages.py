@@ -241,7 +241,16 @@ def _values(head: str, values: Sequence[Sequence[object]], tail: str = "") -> Q:
 
 
 def append_batch(items: Sequence[AppendItem]) -> Tx[list[Appended | StoreError]]:
-    """Store many messages in one go: the group commit's fast path for deliveries and APPENDs.
+    """Store many messages in one go: the group commit's fast path for deliveries and APPENDs."""
+    results, _ = yield from append_and_reference(items, ())
+    return results
+
+
+def append_and_reference(
+    items: Sequence[AppendItem], extra: Sequence[NewBlob]
+) -> Tx[tuple[list[Appended | StoreError], dict[str, int]]]:
+    """Store messages, and take one more reference on each blob of ``extra`` (the outbound
+    queue's copy); returns the results and the blob ids by hash.
 
     A fixed number of statements whatever the number of messages, so a batch of 50 costs little
     more than one. Each message gets its own UID and MODSEQ, in order; one that does not fit
@@ -280,7 +289,7 @@ def append_batch(items: Sequence[AppendItem]) -> Tx[list[Appended | StoreError]]
         placed.append((item, account_id, uid, modseq))
         results.append(Appended(item.mailbox_id, box[1], uid, modseq, 0))
     if not placed:
-        return results
+        return results, (yield from store_blobs(extra)) if extra else {}
     yield many(
         "UPDATE accounts SET used_bytes = ?, highestmodseq = ? WHERE id = ?",
         [(used, modseq, a) for a, (_, used, modseq) in sorted(quota.items())],
@@ -289,7 +298,7 @@ def append_batch(items: Sequence[AppendItem]) -> Tx[list[Appended | StoreError]]
         "UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?",
         [(b[0], b[2], i) for i, b in sorted(box_state.items()) if b[2]],
     )
-    blob_ids = yield from _store_blobs([p[0].blob for p in placed])
+    blob_ids = yield from store_blobs([p[0].blob for p in placed] + list(extra))
     message_ids: dict[tuple[int, int], int] = {}
     for chunk in range(0, len(placed), _ROWS_PER_INSERT):
         part = placed[chunk : chunk + _ROWS_PER_INSERT]
@@ -313,10 +322,10 @@ def append_batch(items: Sequence[AppendItem]) -> Tx[list[Appended | StoreError]]
             r.mailbox_id, r.uidvalidity, r.uid, r.modseq, message_ids[(r.mailbox_id, r.uid)]
         )
         for r in results
-    ]
+    ], blob_ids
 
 
-def _store_blobs(blobs: Sequence[NewBlob]) -> Tx[dict[str, int]]:
+def store_blobs(blobs: Sequence[NewBlob]) -> Tx[dict[str, int]]:
     """Add references to blobs, creating the new ones; returns blob id by hash.
 
     The same content within the batch is stored once; big blobs (``DEDUPE_MIN``) are also

@@ -124,3 +124,27 @@ class Change:
     mailbox_id: int
     uid: int
     kind: ChangeKind
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRecipient:
+    recipient: str
+    state: str
+    attempts: int
+    next_attempt: int
+    last_reply: str
+    #: RFC 3461 DSN parameters as given at RCPT.
+    notify: str | None = None
+    orcpt: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    """A message in the outbound queue, with each recipient's state."""
+
+    id: int
+    queue_id: str
+    sender: str
+    size: int
+    created_at: int
+    recipients: tuple[QueuedRecipient, ...]

@@ -132,6 +132,40 @@ _V1_COMMON = [
         kind INTEGER NOT NULL
     )""",
     "CREATE INDEX changes_account ON changes(account_id, modseq)",
+    # The outbound queue (Postfix's queue files): one row per message, holding a reference to
+    # its blob and the trace headers in front of it, and one row per recipient with its own
+    # state, retry schedule and lease (several workers or nodes never send one twice).
+    """CREATE TABLE queue (
+        id {ID},
+        queue_id TEXT NOT NULL UNIQUE,
+        sender TEXT NOT NULL,
+        blob_id BIGINT NOT NULL REFERENCES blobs(id),
+        prefix {BYTES} NOT NULL,
+        size BIGINT NOT NULL,
+        envid TEXT,
+        ret TEXT,
+        body TEXT,
+        smtputf8 INTEGER NOT NULL DEFAULT 0,
+        requiretls INTEGER NOT NULL DEFAULT 0,
+        account_id BIGINT,
+        created_at BIGINT NOT NULL
+    )""",
+    """CREATE TABLE queue_recipients (
+        id {ID},
+        message_id BIGINT NOT NULL REFERENCES queue(id),
+        recipient TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        orcpt TEXT,
+        notify TEXT,
+        state TEXT NOT NULL DEFAULT 'queued',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt BIGINT NOT NULL,
+        last_reply TEXT NOT NULL DEFAULT '',
+        lease_owner TEXT NOT NULL DEFAULT '',
+        lease_until BIGINT NOT NULL DEFAULT 0
+    )""",
+    "CREATE INDEX queue_due ON queue_recipients(state, next_attempt)",
+    "CREATE INDEX queue_recipients_message ON queue_recipients(message_id)",
     "CREATE INDEX changes_mailbox ON changes(mailbox_id, modseq)",
 ]
 
@@ -155,7 +189,7 @@ def _v1() -> Migration:
     pairs = [_both(s) for s in _V1_COMMON]
     return Migration(
         version=1,
-        description="domains, accounts, aliases, mailboxes, blobs, messages, changes, full text",
+        description="accounts, mailboxes, messages, blobs, change log, outbound queue, full text",
         sqlite=tuple(s for s, _ in pairs) + tuple(_V1_SQLITE_ONLY),
         postgres=tuple(p for _, p in pairs) + tuple(_V1_POSTGRES_ONLY),
     )
