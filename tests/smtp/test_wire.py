@@ -186,3 +186,26 @@ async def test_oversize_message_is_refused(running: Running) -> None:
     )
     replies = await asyncio.to_thread(_exchange, running.port("smtp"), payload, until=b"221 ")
     assert b"552 5.3.4" in replies
+
+
+async def test_connections_per_ip_are_limited(running: Running) -> None:
+    limit = running.server.settings.smtp.max_connections_per_ip
+    port = running.port("smtp")
+    held = []
+    try:
+        for _ in range(limit):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            assert (await reader.readline()).startswith(b"220 ")
+            held.append(writer)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert (await reader.readline()).startswith(b"421 4.7.0")
+        assert await reader.read() == b""  # and closed
+        writer.close()
+        held.pop().close()  # one leaves: a new one is welcome again
+        await asyncio.sleep(0.1)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert (await reader.readline()).startswith(b"220 ")
+        held.append(writer)
+    finally:
+        for writer in held:
+            writer.close()

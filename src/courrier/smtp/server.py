@@ -67,6 +67,9 @@ class SMTPServer:
         self.store = store
         self.tls = tls
         self.submission = submission
+        #: Open connections by client address, and in all (limits of ``[smtp]``).
+        self._per_ip: dict[str, int] = {}
+        self._open = 0
         self.config = proto.ServerConfig(
             hostname=settings.server.hostname,
             max_message_size=settings.smtp.max_message_size,
@@ -80,6 +83,43 @@ class SMTPServer:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         session = _Session(peer=str(peer[0]) if peer else "unknown")
+        if not self._admit(session.peer):
+            log.warning("[%s]: too many connections, refused", session.peer)
+            # RFC 5321 §3.1: a server may answer 421 instead of the greeting and close.
+            with contextlib.suppress(ConnectionError, ssl.SSLError):
+                writer.write(
+                    b"421 4.7.0 " + self.config.hostname.encode() + b" Too many connections\r\n"
+                )
+                await writer.drain()
+            writer.close()
+            return
+        try:
+            await self._session(session, reader, writer)
+        finally:
+            self._release(session.peer)
+
+    def _admit(self, ip: str) -> bool:
+        smtp = self.settings.smtp
+        if (
+            self._open >= smtp.max_connections
+            or self._per_ip.get(ip, 0) >= smtp.max_connections_per_ip
+        ):
+            return False
+        self._open += 1
+        self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+        return True
+
+    def _release(self, ip: str) -> None:
+        self._open -= 1
+        left = self._per_ip[ip] - 1
+        if left:
+            self._per_ip[ip] = left
+        else:
+            del self._per_ip[ip]
+
+    async def _session(
+        self, session: _Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         conn = proto.ServerConnection(self.config)
         session.note_tls(writer)
         log.info("connect from [%s]", session.peer)
