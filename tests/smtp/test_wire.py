@@ -47,26 +47,17 @@ async def test_swaks_on_the_mx_port(running: Running) -> None:
     assert b"Subject: swaks test" in stored
 
 
+def _swaks_as_bob(port: int, tls: str, mechanism: str) -> subprocess.CompletedProcess[str]:
+    return _swaks(
+        *("--port", str(port), tls, "--auth", mechanism),
+        *("--auth-user", "bob@example.org", "--auth-password", PASSWORD),
+        *("--from", "bob@example.org", "--to", "bob@example.org"),
+    )
+
+
 @needs_swaks
 async def test_swaks_starttls_auth_on_587_files_a_sent_copy(running: Running) -> None:
-    done = await asyncio.to_thread(
-        _swaks,
-        "--port",
-        str(running.port("submission")),
-        "--tls",
-        "--auth",
-        "PLAIN",
-        "--auth-user",
-        "bob@example.org",
-        "--auth-password",
-        PASSWORD,
-        "--from",
-        "bob@example.org",
-        "--to",
-        "bob@example.org",
-        "--header",
-        "Subject: sub",
-    )
+    done = await asyncio.to_thread(_swaks_as_bob, running.port("submission"), "--tls", "PLAIN")
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(await inbox(running.store, "bob@example.org")) == 1
     assert len(await inbox(running.store, "bob@example.org", "Sent")) == 1
@@ -74,22 +65,7 @@ async def test_swaks_starttls_auth_on_587_files_a_sent_copy(running: Running) ->
 
 @needs_swaks
 async def test_swaks_implicit_tls_auth_login_on_465(running: Running) -> None:
-    done = await asyncio.to_thread(
-        _swaks,
-        "--port",
-        str(running.port("submissions")),
-        "--tlsc",
-        "--auth",
-        "LOGIN",
-        "--auth-user",
-        "bob@example.org",
-        "--auth-password",
-        PASSWORD,
-        "--from",
-        "bob@example.org",
-        "--to",
-        "bob@example.org",
-    )
+    done = await asyncio.to_thread(_swaks_as_bob, running.port("submissions"), "--tlsc", "LOGIN")
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(await inbox(running.store, "bob@example.org")) == 1
 
