@@ -92,7 +92,7 @@ class SMTPSettings:
     #: Seconds a client may stay silent (RFC 5321 §4.5.3.2: at least 5 minutes).
     idle_timeout: int = 300
     #: Simultaneous connections from one IP address (Postfix smtpd_client_connection_count_limit).
-    max_connections_per_ip: int = 20
+    max_connections_per_ip: int = 50
     #: Simultaneous connections per listener (Postfix default_process_limit is 100).
     max_connections: int = 1000
 

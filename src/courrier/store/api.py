@@ -174,13 +174,18 @@ class Store:
     async def list_mailboxes(self, account_id: int, *, counts: bool = False) -> list[Mailbox]:
         return await self.backend.read(lambda: mailboxes.list_mailboxes(account_id, counts=counts))
 
-    async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
+    async def get_mailbox(
+        self, account_id: int, name: str, *, counts: bool = False
+    ) -> Mailbox | None:
+        """A mailbox by name; ``counts`` adds messages/unseen/size (costs a scan)."""
         name = mailboxes.check_mailbox_name(name)
-        return await self.backend.read(lambda: mailboxes.get_mailbox(account_id, name))
+        return await self.backend.read(
+            lambda: mailboxes.get_mailbox(account_id, name, counts=counts)
+        )
 
-    async def mailbox(self, account_id: int, name: str) -> Mailbox:
+    async def mailbox(self, account_id: int, name: str, *, counts: bool = False) -> Mailbox:
         """Like :meth:`get_mailbox`, but a missing mailbox is an error."""
-        found = await self.get_mailbox(account_id, name)
+        found = await self.get_mailbox(account_id, name, counts=counts)
         if found is None:
             raise NotFound(f"The mailbox {name} does not exist.")
         return found

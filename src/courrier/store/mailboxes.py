@@ -88,14 +88,16 @@ def list_mailboxes(account_id: int, *, counts: bool) -> Tx[list[Mailbox]]:
     return [_mailbox(r, by_box.get(int(r[0]), (0, 0, 0))) for r in found]
 
 
-def get_mailbox(account_id: int, name: str) -> Tx[Mailbox | None]:
+def get_mailbox(account_id: int, name: str, *, counts: bool = False) -> Tx[Mailbox | None]:
+    """A mailbox; with ``counts``, its message count, unseen count and size too (a scan of its
+    messages: for STATUS/SELECT, not for every delivery)."""
     row = yield one(
         f"SELECT {_MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? AND name = ?",
         account_id,
         name,
     )
-    if row is None:
-        return None
+    if row is None or not counts:
+        return None if row is None else _mailbox(row)
     stats = yield one(
         "SELECT COUNT(*), SUM(CASE WHEN flags % 2 = 0 THEN 1 ELSE 0 END), SUM(size) "
         "FROM messages WHERE mailbox_id = ?",

@@ -1,0 +1,233 @@
+"""SMTP accept rate: courrier against stock Postfix, same machine, same run, same client.
+
+    python -m bench.smtp_accept [--messages 10000] [--clients 1,10,50] [--record]
+
+The client is Postfix's ``smtp-source`` (Debian's ``postfix`` package): one connection per
+4 KiB message, N connections at a time, to one local recipient. Postfix runs as a private
+instance from a temporary directory (its default queue, which fsyncs each message, and virtual
+delivery into a Maildir); its 250 means "queued". courrier's 250 means "in the mailbox", fsync'd.
+Server CPU is the machine's busy CPU time during the run minus the client's own (the machine
+is shared: compare the two servers within one run). Needs root (Postfix drops to its user).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+POSTFIX_PORT = 2525
+COURRIER_OFFSET = 30000
+_MAIN_CF = """\
+compatibility_level = 3.6
+queue_directory = {root}/queue
+data_directory = {root}/data
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+meta_directory = /etc/postfix
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = bench.example.test
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+virtual_mailbox_domains = example.org
+virtual_mailbox_base = {root}/mail
+virtual_mailbox_maps = static:bob/
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{gid}
+maillog_file = {root}/maillog
+maillog_file_prefixes = {root}
+smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
+"""
+
+
+def busy_cpu_seconds() -> float:
+    """User + system + irq time of the whole machine so far (from /proc/stat)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def run_client(port: int, messages: int, clients: int) -> tuple[float, float]:
+    """(seconds, server CPU seconds) for one smtp-source run."""
+    before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu0, start = busy_cpu_seconds(), time.perf_counter()
+    subprocess.run(
+        [
+            "smtp-source",
+            "-l",
+            "4096",
+            "-m",
+            str(messages),
+            "-s",
+            str(clients),
+            "-f",
+            "alice@example.net",
+            "-t",
+            "bob@example.org",
+            f"127.0.0.1:{port}",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    elapsed = time.perf_counter() - start
+    cpu = busy_cpu_seconds() - cpu0
+    after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = (after_children.ru_utime - before_children.ru_utime) + (
+        after_children.ru_stime - before_children.ru_stime
+    )
+    return elapsed, max(cpu - client, 0.0)
+
+
+@contextlib.contextmanager
+def postfix_instance(root: Path) -> Iterator[int]:
+    import pwd
+
+    entry = pwd.getpwnam("postfix")
+    etc = root / "etc"
+    etc.mkdir()
+    for sub in ("queue", "data", "mail"):
+        (root / sub).mkdir()
+    os.chown(root / "data", entry.pw_uid, entry.pw_gid)
+    os.chown(root / "mail", entry.pw_uid, entry.pw_gid)
+    master = Path("/etc/postfix/master.cf").read_text().splitlines()
+    lines = []
+    for line in master:
+        fields = line.split()
+        if fields[:2] == ["smtp", "inet"]:
+            line = f"127.0.0.1:{POSTFIX_PORT} inet n - n - - smtpd"
+        elif len(fields) >= 8 and not line.startswith("#") and fields[4] == "y":
+            fields[4] = "n"  # no chroot: the instance lives in a temp dir
+            line = " ".join(fields)
+        lines.append(line)
+    (etc / "master.cf").write_text("\n".join(lines) + "\n")
+    (etc / "main.cf").write_text(_MAIN_CF.format(root=root, uid=entry.pw_uid, gid=entry.pw_gid))
+    default = Path("/etc/postfix/main.cf")
+    # postfix -c needs the default instance to list our directory.
+    text = default.read_text() if default.exists() else "compatibility_level = 3.6\n"
+    if str(etc) not in text:
+        default.write_text(text.rstrip("\n") + f"\nalternate_config_directories = {etc}\n")
+    subprocess.run(["postfix", "-c", str(etc), "start"], check=True)
+    try:
+        _wait_port(POSTFIX_PORT)
+        yield POSTFIX_PORT
+    finally:
+        subprocess.run(["postfix", "-c", str(etc), "stop"], check=False)
+
+
+@contextlib.contextmanager
+def courrier_instance(root: Path) -> Iterator[int]:
+    data = root / "data"
+    courrier = [sys.executable, "-m", "courrier"]
+    subprocess.run(
+        [*courrier, "domain", "add", "example.org", "--data", str(data)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        [*courrier, "user", "add", "bob@example.org", "--password-stdin", "--data", str(data)],
+        input=b"a long passphrase here\n",
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    server = subprocess.Popen(
+        [*courrier, "serve", "--data", str(data), "--port-offset", str(COURRIER_OFFSET)],
+        env={
+            **os.environ,
+            "COURRIER_SERVER_LISTEN": "127.0.0.1",
+            "COURRIER_SERVER_LOG_LEVEL": "warning",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_port(25 + COURRIER_OFFSET)
+        yield 25 + COURRIER_OFFSET
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def _wait_port(port: int) -> None:
+    for _ in range(200):
+        try:
+            asyncio.run(_probe(port))
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+async def _probe(port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await reader.readline()
+    writer.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10000)
+    parser.add_argument("--clients", default="1,10,50")
+    parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
+    args = parser.parse_args()
+    if shutil.which("smtp-source") is None:
+        print("smtp-source not found: apt-get install postfix", file=sys.stderr)
+        return 1
+    clients = [int(c) for c in args.clients.split(",")]
+    root = Path(tempfile.mkdtemp(prefix="bench-smtp-", dir=ROOT))
+    root.chmod(0o755)  # Postfix's daemons run as its own user
+    rows: dict[str, dict[int, tuple[float, float]]] = {}
+    try:
+        postfix_root = Path(tempfile.gettempdir()) / "courrier-bench-postfix"
+        shutil.rmtree(postfix_root, ignore_errors=True)
+        postfix_root.mkdir(mode=0o755)
+        with postfix_instance(postfix_root) as port:
+            rows["Postfix 3.7"] = {c: run_client(port, args.messages, c) for c in clients}
+        with courrier_instance(root / "courrier") as port:
+            rows["courrier"] = {c: run_client(port, args.messages, c) for c in clients}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    lines = [
+        f"{args.messages:,} messages of 4 KiB, one connection each, smtp-source",
+        "",
+        "| server | clients | msg/s | server CPU ms/msg | courrier ÷ Postfix |",
+        "|---|---|---|---|---|",
+    ]
+    for name, results in rows.items():
+        for c, (seconds, cpu) in results.items():
+            rate = args.messages / seconds
+            postfix_rate = args.messages / rows["Postfix 3.7"][c][0]
+            ratio = f"{rate / postfix_rate:.2f}" if name == "courrier" else ""
+            lines.append(
+                f"| {name} | {c} | {rate:,.0f} | {cpu / args.messages * 1000:.2f} | {ratio} |"
+            )
+    report = "\n".join(lines)
+    print(report)
+    if args.record:
+        stamp = datetime.date.today().isoformat()
+        command = "python -m bench.smtp_accept " + " ".join(sys.argv[1:])
+        with (ROOT / "bench" / "RESULTS.md").open("a", encoding="utf-8") as f:
+            f.write(
+                f"\n## SMTP accept — {stamp}\n\n`{command.strip()}` on {platform.node()} "
+                f"({os.cpu_count()} cores), same run.\n\n{report}\n"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
