@@ -34,9 +34,11 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-## bench: store benchmarks (results are printed; --record appends them to bench/RESULTS.md).
+## bench: benchmarks, printed (add --record to append them to bench/RESULTS.md); the SMTP one
+## compares with a private Postfix instance (apt-get install postfix; needs root).
 bench: $(VENV)/.test-installed
 	$(BIN)/python -m bench.store_append
+	$(BIN)/python -m bench.smtp_accept
 
 clean:
 	rm -rf $(VENV) build *.egg-info
