@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -26,6 +24,8 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from bench.results import record
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTFIX_PORT = 2525
@@ -219,13 +219,7 @@ def main() -> int:
     report = "\n".join(lines)
     print(report)
     if args.record:
-        stamp = datetime.date.today().isoformat()
-        command = "python -m bench.smtp_accept " + " ".join(sys.argv[1:])
-        with (ROOT / "bench" / "RESULTS.md").open("a", encoding="utf-8") as f:
-            f.write(
-                f"\n## SMTP accept — {stamp}\n\n`{command.strip()}` on {platform.node()} "
-                f"({os.cpu_count()} cores), same run.\n\n{report}\n"
-            )
+        record("SMTP accept", "bench.smtp_accept", "same run.", report)
     return 0
 
 

@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -27,6 +25,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from bench.results import record
 from courrier.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,14 +187,12 @@ def main() -> int:
     report = "\n".join(lines)
     print(report)
     if args.record:
-        stamp = datetime.date.today().isoformat()
-        command = "python -m bench.store_append " + " ".join(sys.argv[1:])
-        with (ROOT / "bench" / "RESULTS.md").open("a", encoding="utf-8") as f:
-            f.write(
-                f"\n## Store appends — {stamp}\n\n`{command.strip()}` on {platform.node()} "
-                f"({os.cpu_count()} cores), medians of {args.repeat} runs, 4 KiB messages, "
-                "one mailbox.\n\n" + report + "\n"
-            )
+        record(
+            "Store appends",
+            "bench.store_append",
+            f"medians of {args.repeat} runs, 4 KiB messages, one mailbox.",
+            report,
+        )
     return 0
 
 
