@@ -21,7 +21,7 @@ async def _setup(store: Store) -> None:
 
 async def _who(store: Store, address: str) -> tuple[list[str], list[str]] | None:
     found = await resolve(store, address, separator="+")
-    if found is None:
+    if not found:
         return None
     return sorted(a.address for a in found.accounts), found.forwards
 
@@ -45,8 +45,10 @@ async def test_resolution_rules(store: Store) -> None:
     # Unknown recipient of a hosted domain without catch-all, and a domain not ours.
     assert await _who(store, "nobody@example.org") is None
     assert await _who(store, "bob@elsewhere.net") is None
+    assert (await resolve(store, "nobody@example.org", separator="+")).local_domain
+    assert not (await resolve(store, "bob@elsewhere.net", separator="+")).local_domain
 
 
 async def test_separator_can_be_disabled(store: Store) -> None:
     await _setup(store)
-    assert await resolve(store, "bob+lists@example.org", separator="") is None
+    assert not await resolve(store, "bob+lists@example.org", separator="")

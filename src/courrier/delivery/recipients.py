@@ -8,8 +8,9 @@ mailboxes behave alike):
 3. ``local+tag@domain`` (with the configured separator) is resolved as ``local@domain``;
 4. the domain's catch-all alias ``@domain`` takes what nothing else matched.
 
-Targets outside our domains are forwards. An address that resolves to nothing is unknown
-(the SMTP server answers 550 5.1.1 at RCPT time, so we never accept and then bounce).
+Targets outside our domains are forwards. An address of a hosted domain that resolves to
+nothing is unknown (the SMTP server answers 550 5.1.1 at RCPT time, so we never accept and then
+bounce).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ MAX_DEPTH = 10
 
 @dataclass(slots=True)
 class Resolution:
+    #: Whether the address's domain is hosted here; when not, nothing else is filled in.
+    local_domain: bool = False
     accounts: list[Account] = field(default_factory=list)
     forwards: list[str] = field(default_factory=list)
 
@@ -31,23 +34,42 @@ class Resolution:
         return bool(self.accounts or self.forwards)
 
 
-async def resolve(store: Store, address: str, *, separator: str) -> Resolution | None:
-    """What receives mail for ``address`` (already normalised), or None if our domain has no such
-    recipient. Addresses of other domains resolve to a forward to themselves."""
-    result = Resolution()
-    await _expand(store, address, separator, result, set(), 0)
-    return result or None
+async def resolve(store: Store, address: str, *, separator: str) -> Resolution:
+    """What receives mail for ``address`` (already normalised).
+
+    The result is false when nothing does: ``local_domain`` then tells an unknown recipient of
+    a hosted domain from an address of another domain.
+    """
+    hosted: dict[str, bool] = {}
+    domain = address.rpartition("@")[2]
+    result = Resolution(local_domain=await _hosted(store, domain, hosted))
+    if result.local_domain:
+        await _expand(store, address, separator, result, set(), 0, hosted)
+    return result
+
+
+async def _hosted(store: Store, domain: str, hosted: dict[str, bool]) -> bool:
+    """Whether ``domain`` is ours, asking the store once per domain and resolution."""
+    if domain not in hosted:
+        hosted[domain] = await store.get_domain(domain) is not None
+    return hosted[domain]
 
 
 async def _expand(
-    store: Store, address: str, separator: str, result: Resolution, seen: set[str], depth: int
+    store: Store,
+    address: str,
+    separator: str,
+    result: Resolution,
+    seen: set[str],
+    depth: int,
+    hosted: dict[str, bool],
 ) -> None:
     if address in seen or depth > MAX_DEPTH:
         return
     seen.add(address)
     local, _, domain = address.rpartition("@")
-    if await store.get_domain(domain) is None:
-        if depth > 0 and address not in result.forwards:
+    if not await _hosted(store, domain, hosted):
+        if address not in result.forwards:
             result.forwards.append(address)
         return
     candidates = [address]
@@ -62,5 +84,5 @@ async def _expand(
         alias = await store.get_alias(candidate)
         if alias is not None:
             for target in alias.targets:
-                await _expand(store, target, separator, result, seen, depth + 1)
+                await _expand(store, target, separator, result, seen, depth + 1, hosted)
             return

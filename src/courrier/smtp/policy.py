@@ -41,13 +41,14 @@ async def check_recipient(
         mailbox = parse_mailbox(path)
     except AddressError as exc:
         return RcptDecision((exc.code, exc.enhanced, exc.text))
-    local_domain = not mailbox.is_literal and await store.get_domain(mailbox.domain) is not None
-    if not local_domain:
+    found = None
+    if not mailbox.is_literal:  # address literals are never one of our domains
+        found = await resolve(store, mailbox.address, separator=separator)
+    if found is None or not found.local_domain:
         if authenticated is None:
             return RcptDecision(RELAY_DENIED)
         return RcptDecision(OK, remote=[mailbox.address])
-    found = await resolve(store, mailbox.address, separator=separator)
-    if found is None:
+    if not found:
         return RcptDecision((550, "5.1.1", f"<{mailbox.address}>: Recipient address rejected"))
     for account in found.accounts:
         if account.disabled:
