@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from courrier.smtp.addresses import AddressError, Mailbox, literal_address, parse_mailbox
+from courrier.smtp.addresses import AddressError, Mailbox, parse_mailbox
 
 
 @pytest.mark.parametrize(
@@ -61,12 +61,6 @@ def test_syntax_errors(path: str) -> None:
     with pytest.raises(AddressError) as info:
         parse_mailbox(path)
     assert info.value.code == 501
-
-
-def test_literals() -> None:
-    assert literal_address("[192.0.2.1]") == "192.0.2.1"
-    assert literal_address("[IPv6:2001:db8::1]") == "2001:db8::1"
-    assert literal_address("example.org") is None
 
 
 @given(st.text(max_size=300))

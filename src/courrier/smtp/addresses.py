@@ -97,11 +97,3 @@ def _domain(domain: str) -> str:
     if len(ascii_domain) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
         raise AddressError(501, "5.1.2", "Bad domain syntax")
     return ascii_domain
-
-
-def literal_address(domain: str) -> str | None:
-    """The IP address of an address literal (``[192.0.2.1]``, ``[IPv6:2001:db8::1]``)."""
-    if not (domain.startswith("[") and domain.endswith("]")):
-        return None
-    inner = domain[1:-1]
-    return inner[5:] if inner[:5].lower() == "ipv6:" else inner

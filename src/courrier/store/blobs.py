@@ -59,7 +59,7 @@ class BlobArea:
         (self.root / relative).unlink(missing_ok=True)
 
     def files(self) -> set[str]:
-        """Every file in the area, as relative paths (for garbage collection)."""
+        """Every file in the area, as relative paths."""
         if not self.root.exists():
             return set()
         return {str(p.relative_to(self.root)) for p in self.root.glob("*/*/*") if p.is_file()}
