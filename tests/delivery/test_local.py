@@ -44,8 +44,12 @@ async def test_delivery_to_several_accounts(store: Store) -> None:
         trace=TRACE,
         separator="+",
     )
-    assert len(results) == 3
-    to_bob, to_carol, to_dan = results
+    assert [r.address for r, _ in results] == [
+        "bob+lists@example.org",
+        "carol@example.org",
+        "dan+nosuchfolder@example.org",
+    ]
+    to_bob, to_carol, to_dan = (outcome for _, outcome in results)
     assert isinstance(to_carol, QuotaExceeded)
     assert not isinstance(to_bob, BaseException) and not isinstance(to_dan, BaseException)
     lists = await store.mailbox(bob.id, "lists")
@@ -68,7 +72,7 @@ async def test_delivery_to_several_accounts(store: Store) -> None:
 
 async def test_single_recipient_trace_names_it(store: Store) -> None:
     bob, _, _ = await _accounts(store)
-    (result,) = await deliver(
+    ((_, result),) = await deliver(
         store,
         make_message(2),
         sender="",

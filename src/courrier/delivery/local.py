@@ -73,17 +73,19 @@ async def deliver(
     separator: str,
     remote: Sequence[OutboundRecipient] = (),
     account_id: int | None = None,
-) -> list[Appended | StoreError]:
+) -> list[tuple[LocalRecipient, Appended | StoreError]]:
     """Store ``raw`` once for every recipient's account (each account once) and queue it for
-    the ``remote`` recipients, all in one transaction; results in order of the distinct
-    accounts' first recipient."""
+    the ``remote`` recipients, all in one transaction; returns each account's first recipient
+    with its outcome."""
     targets: list[tuple[int, bytes]] = []
+    delivered: list[LocalRecipient] = []
     seen: set[int] = set()
     single = len({r.account.id for r in recipients}) == 1
     for recipient in recipients:
         if recipient.account.id in seen:
             continue
         seen.add(recipient.account.id)
+        delivered.append(recipient)
         mailbox = None
         tag = tag_of(recipient.address, separator)
         if tag:
@@ -106,4 +108,5 @@ async def deliver(
         )
     if not targets and outbound is None:
         return []
-    return await store.deliver(raw, targets, outbound=outbound)
+    results = await store.deliver(raw, targets, outbound=outbound)
+    return list(zip(delivered, results, strict=True))

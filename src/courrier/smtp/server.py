@@ -260,7 +260,7 @@ class SMTPServer:
         stored = len(remote)
         for queued in remote:
             log.info("%s: to=<%s>, status=queued (outbound)", session.queue_id, queued.address)
-        for recipient, result in zip(_distinct(recipients), results, strict=True):
+        for recipient, result in results:
             if isinstance(result, StoreError):
                 log.warning(
                     "%s: to=<%s>, status=bounced (%s)", session.queue_id, recipient.address, result
@@ -340,17 +340,6 @@ async def _lookup(store: Store, username: str) -> Account | None:
     except provisioning.InvalidInput:
         return None
     return None if account is None or account.disabled else account
-
-
-def _distinct(recipients: list[LocalRecipient]) -> list[LocalRecipient]:
-    """The first recipient of each account, in order (what local delivery stores)."""
-    seen: set[int] = set()
-    out = []
-    for recipient in recipients:
-        if recipient.account.id not in seen:
-            seen.add(recipient.account.id)
-            out.append(recipient)
-    return out
 
 
 def _protocol(envelope: proto.Envelope) -> str:
