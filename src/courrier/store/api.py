@@ -54,6 +54,11 @@ def _now() -> int:
     return int(time.time())
 
 
+async def _parse(raw: bytes) -> ParsedMessage:
+    """Parse on the event loop, or in a thread for big messages so others are not held up."""
+    return await asyncio.to_thread(parse, raw) if len(raw) > 1 << 20 else parse(raw)
+
+
 class Store:
     def __init__(
         self, backend: Backend, feed: ChangeFeed, blobs: BlobArea | None, inline_blob_max: int
@@ -226,7 +231,7 @@ class Store:
         """
         if parsed is None:
             # Trace headers in ``prefix`` change neither ENVELOPE nor BODYSTRUCTURE.
-            parsed = await asyncio.to_thread(parse, raw) if len(raw) > 1 << 20 else parse(raw)
+            parsed = await _parse(raw)
         blob = await self._prepare_blob(raw, parsed)
         date = _now() if internal_date is None else internal_date
         item = AppendItem(mailbox_id, blob, parsed, prefix, int(flags), tuple(keywords), date)
@@ -247,7 +252,7 @@ class Store:
         The content is stored once for all of them. A mailbox whose account is over quota (or
         that is gone) gets its error in the result; the others get the message.
         """
-        parsed = await asyncio.to_thread(parse, raw) if len(raw) > 1 << 20 else parse(raw)
+        parsed = await _parse(raw)
         blob = await self._prepare_blob(raw, parsed)
         date = _now() if internal_date is None else internal_date
         items = [
