@@ -7,9 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from courrier.store import Store
 from tests.support.pgcluster import PostgresCluster, running_cluster
+
+# Property tests judge behaviour, not speed: on a loaded CI machine a per-example deadline
+# only makes them flaky.
+settings.register_profile("courrier", deadline=None)
+settings.load_profile("courrier")
 
 
 @pytest.fixture(scope="session")
