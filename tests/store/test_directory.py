@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from courrier.store import AlreadyExists, InUse, NotFound, Store
+from courrier.store import AlreadyExists, InUse, NotFound, Store, Target
 
 from .helpers import make_message, new_account, sql
 
@@ -93,7 +93,7 @@ async def test_remove_account_releases_everything(store: Store) -> None:
     await store.add_alias("team@example.test", ["bob@example.test", "carol@example.test"])
     inbox = await store.mailbox(account.id, "INBOX")
     other_inbox = await store.mailbox(other.id, "INBOX")
-    await store.deliver(make_message(1), [(inbox.id, b""), (other_inbox.id, b"")])
+    await store.deliver(make_message(1), [Target(inbox.id), Target(other_inbox.id)])
     await store.append(inbox.id, make_message(2))
     await store.remove_account("bob@example.test")
     assert await store.get_account("bob@example.test") is None

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from courrier.store import ChangeKind, Flag, NotFound, QuotaExceeded, Store
+from courrier.store import ChangeKind, Flag, NotFound, QuotaExceeded, Store, Target
 from courrier.store.errors import AlreadyExists, InvalidName
 
 from .helpers import make_message, new_account, sql
@@ -102,7 +102,12 @@ async def test_delivery_to_several_mailboxes_stores_content_once(store: Store) -
     raw = make_message(7)
     boxes = [(await store.mailbox(a.id, "INBOX")).id for a in (bob, carol, dave)]
     results = await store.deliver(
-        raw, [(boxes[0], b"X-To: bob\r\n"), (boxes[1], b""), (boxes[2], b"X-To: d\r\n")]
+        raw,
+        [
+            Target(boxes[0], b"X-To: bob\r\n"),
+            Target(boxes[1]),
+            Target(boxes[2], b"X-To: d\r\n", Flag.SEEN),
+        ],
     )
     one, refused, two = results
     assert isinstance(refused, QuotaExceeded)  # carol is over quota; the others get it
@@ -110,6 +115,8 @@ async def test_delivery_to_several_mailboxes_stores_content_once(store: Store) -
     assert await sql(store, "SELECT refs FROM blobs") == [(2,)]
     assert await store.read_message(one.message_id) == b"X-To: bob\r\n" + raw
     assert await store.read_message(two.message_id) == b"X-To: d\r\n" + raw
+    flags = {m.id: m.flags for b in (boxes[0], boxes[2]) for m in await store.list_messages(b)}
+    assert flags == {one.message_id: 0, two.message_id: Flag.SEEN}
     assert (await store.mailbox(carol.id, "INBOX", counts=True)).messages == 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from courrier.store import Store
+from courrier.store import Store, Target
 from courrier.store.queue import Outbound, OutboundRecipient
 
 from .helpers import make_message, new_account, sql
@@ -22,7 +22,7 @@ async def test_local_copies_and_queue_entry_share_one_blob(store: Store) -> None
         prefix=b"Received: from somewhere\r\n",
         account_id=account.id,
     )
-    (local,) = await store.deliver(raw, [(inbox.id, b"")], outbound=outbound)
+    (local,) = await store.deliver(raw, [Target(inbox.id)], outbound=outbound)
     assert not isinstance(local, BaseException)
     (queued,) = await store.list_queue()
     assert (queued.queue_id, queued.sender, queued.size) == (

@@ -4,19 +4,18 @@ Given the message and the accounts it is for, this picks each account's mailbox 
 folder named by a ``+tag`` when the account has one, as Dovecot's ``lda_mailbox_autocreate=no``
 + subaddress delivery does), writes the trace headers (``Return-Path``, RFC 5321 §4.4, and
 ``Received``) in front of the content, and stores it for everyone in one transaction,
-together with the outbound queue entry for remote recipients: when this returns, every
-accepted copy is durable, so the SMTP server can say 250.
+together with the outbound queue entry for remote recipients and the sender's copy in Sent:
+when this returns, every accepted copy is durable, so the SMTP server can say 250.
 """
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from courrier.store import Account, Appended, InvalidName, Store, StoreError
+from courrier.store import Account, Appended, Flag, NotFound, Store, StoreError, Target
 from courrier.store.queue import Outbound, OutboundRecipient
 
 
@@ -73,11 +72,13 @@ async def deliver(
     separator: str,
     remote: Sequence[OutboundRecipient] = (),
     account_id: int | None = None,
+    sent_copy: bool = False,
 ) -> list[tuple[LocalRecipient, Appended | StoreError]]:
-    """Store ``raw`` once for every recipient's account (each account once) and queue it for
-    the ``remote`` recipients, all in one transaction; returns each account's first recipient
-    with its outcome."""
-    targets: list[tuple[int, bytes]] = []
+    """Store ``raw`` once for every recipient's account (each account once), queue it for the
+    ``remote`` recipients and, with ``sent_copy``, file it (seen) in the Sent mailbox of the
+    sender's account ``account_id``, all in one transaction; returns each account's first
+    recipient with its outcome."""
+    targets: list[Target] = []
     delivered: list[LocalRecipient] = []
     seen: set[int] = set()
     single = len({r.account.id for r in recipients}) == 1
@@ -86,17 +87,15 @@ async def deliver(
             continue
         seen.add(recipient.account.id)
         delivered.append(recipient)
-        mailbox = None
-        tag = tag_of(recipient.address, separator)
-        if tag:
-            with contextlib.suppress(InvalidName):
-                mailbox = await store.get_mailbox(recipient.account.id, tag)
-        if mailbox is None:
-            mailbox = await store.mailbox(recipient.account.id, "INBOX")
         prefix = f"Return-Path: <{sender}>\r\n" + trace.received(
             recipient.address if single else None
         )
-        targets.append((mailbox.id, prefix.encode("utf-8")))
+        mailbox_id = await _mailbox_for(store, recipient, separator)
+        targets.append(Target(mailbox_id, prefix.encode("utf-8")))
+    if sent_copy and account_id is not None:
+        sent = await store.directory.special_mailbox_id(account_id, "\\Sent")
+        if sent is not None:
+            targets.append(Target(sent, flags=Flag.SEEN))
     outbound = None
     if remote:
         outbound = Outbound(
@@ -109,4 +108,18 @@ async def deliver(
     if not targets and outbound is None:
         return []
     results = await store.deliver(raw, targets, outbound=outbound)
-    return list(zip(delivered, results, strict=True))
+    return list(zip(delivered, results[: len(delivered)], strict=True))
+
+
+async def _mailbox_for(store: Store, recipient: LocalRecipient, separator: str) -> int:
+    """INBOX, or the folder named by the address's ``+tag`` when the account has one."""
+    account_id = recipient.account.id
+    tag = tag_of(recipient.address, separator)
+    if tag:
+        found = await store.directory.mailbox_id(account_id, tag)
+        if found is not None:
+            return found
+    inbox = await store.directory.mailbox_id(account_id, "INBOX")
+    if inbox is None:
+        raise NotFound("The account has no INBOX.")
+    return inbox

@@ -11,6 +11,9 @@ mailboxes behave alike):
 Targets outside our domains are forwards. An address of a hosted domain that resolves to
 nothing is unknown (the SMTP server answers 550 5.1.1 at RCPT time, so we never accept and then
 bounce).
+
+Lookups go through the store's directory cache: the accounts returned may carry usage counters
+older than the database's (ask the store for the current usage).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ async def resolve(store: Store, address: str, *, separator: str) -> Resolution:
 async def _hosted(store: Store, domain: str, hosted: dict[str, bool]) -> bool:
     """Whether ``domain`` is ours, asking the store once per domain and resolution."""
     if domain not in hosted:
-        hosted[domain] = await store.get_domain(domain) is not None
+        hosted[domain] = await store.directory.domain(domain) is not None
     return hosted[domain]
 
 
@@ -76,12 +79,12 @@ async def _expand(
     if separator and separator in local:
         candidates.append(f"{local.split(separator, 1)[0]}@{domain}")
     for candidate in [*candidates, f"@{domain}"]:
-        account = await store.get_account(candidate)
+        account = await store.directory.account(candidate)
         if account is not None:
             if all(a.id != account.id for a in result.accounts):
                 result.accounts.append(account)
             return
-        alias = await store.get_alias(candidate)
+        alias = await store.directory.alias(candidate)
         if alias is not None:
             for target in alias.targets:
                 await _expand(store, target, separator, result, seen, depth + 1, hosted)

@@ -14,6 +14,7 @@ recipient is reduced to ``local@domain`` (lower case, domain in ASCII/IDNA form)
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -86,6 +87,7 @@ def _split(path: str) -> tuple[str, str]:
     return local, rest[1:]
 
 
+@functools.lru_cache(maxsize=4096)  # IDNA checks cost ~40 µs; senders repeat their domains
 def _domain(domain: str) -> str:
     if domain.endswith("."):
         domain = domain[:-1]

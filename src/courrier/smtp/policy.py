@@ -57,7 +57,8 @@ async def check_recipient(
             if size is not None and size > account.quota_bytes:
                 # RFC 3463: 5.2.2 when the message can never fit, 4.2.2 while it is full.
                 return RcptDecision((552, "5.2.2", f"<{mailbox.address}>: Mailbox full"))
-            if account.used_bytes + (size or 0) > account.quota_bytes:
+            used = await store.used_bytes(account.id)
+            if used + (size or 0) > account.quota_bytes:
                 return RcptDecision((452, "4.2.2", f"<{mailbox.address}>: Mailbox full"))
     return RcptDecision(OK, accounts=list(found.accounts), remote=list(found.forwards))
 
@@ -78,7 +79,7 @@ async def check_sender(store: Store, path: str, *, authenticated: Account | None
         return (exc.code, exc.enhanced, exc.text)
     if sender == authenticated.address:
         return (250, "2.1.0", "Ok")
-    alias = await store.get_alias(sender) if sender else None
+    alias = await store.directory.alias(sender) if sender else None
     if alias is not None and authenticated.address in alias.targets:
         return (250, "2.1.0", "Ok")
     return (

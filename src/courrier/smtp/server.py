@@ -23,7 +23,7 @@ from courrier.delivery.local import LocalRecipient, Trace, deliver
 from courrier.security import sasl
 from courrier.smtp import proto
 from courrier.smtp.policy import RcptDecision, check_recipient, check_sender
-from courrier.store import Account, Flag, Store, StoreError
+from courrier.store import Account, Store, StoreError
 from courrier.store.queue import OutboundRecipient
 
 log = logging.getLogger("courrier.smtp")
@@ -96,7 +96,12 @@ class SMTPServer:
         try:
             await self._session(session, reader, writer)
         finally:
+            # The slot is free once the conversation is over, not when the close completes:
+            # a client that reconnects at once must not find its own closing connections.
             self._release(session.peer)
+            with contextlib.suppress(ConnectionError, ssl.SSLError, TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), 5)
+            log.info("disconnect from [%s]", session.peer)
 
     def _admit(self, ip: str) -> bool:
         smtp = self.settings.smtp
@@ -134,9 +139,6 @@ class SMTPServer:
                 await writer.drain()
         finally:
             writer.close()
-            with contextlib.suppress(ConnectionError, ssl.SSLError, TimeoutError):
-                await asyncio.wait_for(writer.wait_closed(), 5)
-            log.info("disconnect from [%s]", session.peer)
 
     async def _converse(
         self,
@@ -243,6 +245,7 @@ class SMTPServer:
             notify, orcpt = session.dsn.get(address, (None, None))
             for target in decision.remote:
                 remote.append(OutboundRecipient(target, notify, orcpt))
+        submitted = self.submission and session.account is not None
         try:
             results = await deliver(
                 self.store,
@@ -253,6 +256,9 @@ class SMTPServer:
                 separator=self.settings.accounts.plus_separator,
                 remote=remote,
                 account_id=session.account.id if session.account else None,
+                # A recipient refused here (over quota) still leaves the copy: Thunderbird
+                # would file one too, and a retry is rare enough.
+                sent_copy=submitted and self.settings.smtp.sent_copy,
             )
         except StoreError as exc:
             log.warning("%s: status=deferred (%s)", session.queue_id, exc)
@@ -275,19 +281,7 @@ class SMTPServer:
                 )
         if stored == 0:
             return (452, "4.2.2", "Mailbox full or unavailable; try again later")
-        if self.submission and self.settings.smtp.sent_copy and session.account is not None:
-            await self._file_sent_copy(session, event.data)
         return (250, "2.0.0", f"Ok: queued as {session.queue_id}")
-
-    async def _file_sent_copy(self, session: _Session, data: bytes) -> None:
-        assert session.account is not None
-        try:
-            boxes = await self.store.list_mailboxes(session.account.id)
-            sent = next((m for m in boxes if m.special_use == "\\Sent"), None)
-            if sent is not None:
-                await self.store.append(sent.id, data, flags=Flag.SEEN)
-        except StoreError as exc:
-            log.warning("%s: no copy in Sent: %s", session.queue_id, exc)
 
     async def _auth(
         self,

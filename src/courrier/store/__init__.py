@@ -7,7 +7,7 @@ courrier reads and writes through it.
 from __future__ import annotations
 
 from courrier.config import Settings
-from courrier.store.api import Store
+from courrier.store.api import Store, Target
 from courrier.store.errors import (
     AlreadyExists,
     InUse,
@@ -39,6 +39,7 @@ __all__ = [
     "Store",
     "StoreClosed",
     "StoreError",
+    "Target",
     "open_store",
 ]
 

@@ -12,11 +12,12 @@ import hashlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from courrier.message import ParsedMessage, parse
 from courrier.store import directory, mailboxes, messages, queue
 from courrier.store.blobs import BlobArea
+from courrier.store.cache import DirectoryCache
 from courrier.store.errors import NotFound, StoreError
 from courrier.store.feed import ChangeFeed, Subscription
 from courrier.store.messages import AppendItem, NewBlob
@@ -32,7 +33,7 @@ from courrier.store.models import (
     QueuedMessage,
 )
 from courrier.store.queue import Outbound
-from courrier.store.tx import Tx, TxFactory
+from courrier.store.tx import Tx, TxFactory, one, run
 
 T = TypeVar("T")
 
@@ -59,6 +60,15 @@ async def _parse(raw: bytes) -> ParsedMessage:
     return await asyncio.to_thread(parse, raw) if len(raw) > 1 << 20 else parse(raw)
 
 
+class Target(NamedTuple):
+    """Where :meth:`Store.deliver` puts one copy: the mailbox, the header lines added in
+    front for this copy (``Return-Path``, ``Received``) and the copy's flags."""
+
+    mailbox_id: int
+    prefix: bytes = b""
+    flags: Flag | int = 0
+
+
 class Store:
     def __init__(
         self, backend: Backend, feed: ChangeFeed, blobs: BlobArea | None, inline_blob_max: int
@@ -67,6 +77,8 @@ class Store:
         self.feed = feed
         self.blobs = blobs
         self.inline_blob_max = inline_blob_max
+        #: Cached lookups for the delivery path (see :mod:`courrier.store.cache`).
+        self.directory = DirectoryCache(backend.read)
 
     @classmethod
     async def open_sqlite(
@@ -109,10 +121,24 @@ class Store:
     async def __aexit__(self, *_exc: object) -> None:
         await self.close()
 
+    async def _directory_write(self, factory: TxFactory[T]) -> T:
+        """Run a change of domains, accounts, aliases or mailboxes: it bumps the directory
+        serial so that other processes' caches see it, and clears this process's cache."""
+
+        def tx() -> Tx[T]:
+            value = yield from factory()
+            yield run("UPDATE directory_serial SET value = value + 1 WHERE id = 1")
+            return value
+
+        try:
+            return await self.backend.write(tx)
+        finally:
+            self.directory.clear()
+
     # -- domains ---------------------------------------------------------------------------
 
     async def add_domain(self, name: str) -> Domain:
-        return await self.backend.write(lambda: directory.add_domain(name, _now()))
+        return await self._directory_write(lambda: directory.add_domain(name, _now()))
 
     async def get_domain(self, name: str) -> Domain | None:
         return await self.backend.read(lambda: directory.get_domain(name))
@@ -121,7 +147,7 @@ class Store:
         return await self.backend.read(directory.list_domains)
 
     async def remove_domain(self, name: str, *, force: bool = False) -> int:
-        return await self.backend.write(lambda: directory.remove_domain(name, force=force))
+        return await self._directory_write(lambda: directory.remove_domain(name, force=force))
 
     # -- accounts --------------------------------------------------------------------------
 
@@ -134,7 +160,7 @@ class Store:
         quota_bytes: int = 0,
         role: str = "user",
     ) -> Account:
-        return await self.backend.write(
+        return await self._directory_write(
             lambda: directory.add_account(
                 address, password_hash, scram_sha256, quota_bytes=quota_bytes, role=role, now=_now()
             )
@@ -146,24 +172,28 @@ class Store:
     async def get_account_by_id(self, account_id: int) -> Account | None:
         return await self.backend.read(lambda: directory.get_account_by_id(account_id))
 
+    async def used_bytes(self, account_id: int) -> int:
+        """The account's usage now (cached :class:`Account` records may be older)."""
+        return await self.backend.read(lambda: _used_bytes(account_id))
+
     async def list_accounts(self, domain: str | None = None) -> list[Account]:
         return await self.backend.read(lambda: directory.list_accounts(domain))
 
     async def set_password(self, address: str, password_hash: str, scram_sha256: str = "") -> None:
-        await self.backend.write(
+        await self._directory_write(
             lambda: directory.set_password(address, password_hash, scram_sha256)
         )
 
     async def set_quota(self, address: str, quota_bytes: int) -> None:
-        await self.backend.write(lambda: directory.set_quota(address, quota_bytes))
+        await self._directory_write(lambda: directory.set_quota(address, quota_bytes))
 
     async def remove_account(self, address: str) -> None:
-        await self.backend.write(lambda: directory.remove_account(address))
+        await self._directory_write(lambda: directory.remove_account(address))
 
     # -- aliases ---------------------------------------------------------------------------
 
     async def add_alias(self, address: str, targets: Sequence[str]) -> Alias:
-        return await self.backend.write(lambda: directory.add_alias(address, targets, _now()))
+        return await self._directory_write(lambda: directory.add_alias(address, targets, _now()))
 
     async def get_alias(self, address: str) -> Alias | None:
         return await self.backend.read(lambda: directory.get_alias(address))
@@ -172,7 +202,7 @@ class Store:
         return await self.backend.read(lambda: directory.list_aliases(domain))
 
     async def remove_alias(self, address: str, target: str | None = None) -> int:
-        return await self.backend.write(lambda: directory.remove_alias(address, target))
+        return await self._directory_write(lambda: directory.remove_alias(address, target))
 
     # -- mailboxes -------------------------------------------------------------------------
 
@@ -198,15 +228,15 @@ class Store:
     async def create_mailbox(
         self, account_id: int, name: str, special_use: str | None = None
     ) -> Mailbox:
-        return await self.backend.write(
+        return await self._directory_write(
             lambda: mailboxes.create_mailbox(account_id, name, special_use, _now())
         )
 
     async def rename_mailbox(self, account_id: int, old: str, new: str) -> None:
-        await self.backend.write(lambda: mailboxes.rename_mailbox(account_id, old, new, _now()))
+        await self._directory_write(lambda: mailboxes.rename_mailbox(account_id, old, new, _now()))
 
     async def delete_mailbox(self, account_id: int, name: str) -> None:
-        await self.backend.write(lambda: mailboxes.delete_mailbox(account_id, name))
+        await self._directory_write(lambda: mailboxes.delete_mailbox(account_id, name))
 
     async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
         await self.backend.write(lambda: mailboxes.set_subscribed(account_id, name, subscribed))
@@ -240,14 +270,13 @@ class Store:
     async def deliver(
         self,
         raw: bytes,
-        targets: Sequence[tuple[int, bytes]],
+        targets: Sequence[Target],
         *,
-        flags: Flag | int = 0,
         internal_date: int | None = None,
         outbound: Outbound | None = None,
     ) -> list[Appended | StoreError]:
-        """One message to several mailboxes (``(mailbox id, prefix)`` each), in one transaction,
-        and to the outbound queue for remote recipients (``outbound``) in the same one.
+        """One message to several mailboxes (a :class:`Target` each), in one transaction, and
+        to the outbound queue for remote recipients (``outbound``) in the same one.
 
         The content is stored once for all of them. A mailbox whose account is over quota (or
         that is gone) gets its error in the result; the others get the message.
@@ -256,8 +285,8 @@ class Store:
         blob = await self._prepare_blob(raw, parsed)
         date = _now() if internal_date is None else internal_date
         items = [
-            AppendItem(mailbox_id, blob, parsed, prefix, int(flags), (), date)
-            for mailbox_id, prefix in targets
+            AppendItem(target.mailbox_id, blob, parsed, target.prefix, int(target.flags), (), date)
+            for target in targets
         ]
         if outbound is None:
             return await self.backend.write(lambda: messages.append_batch(items))
@@ -352,3 +381,8 @@ class Store:
     def subscribe(self, account_id: int, modseq: int = 0) -> Subscription:
         """Wake-ups after every committed change to the account (IDLE, POP3, webmail)."""
         return self.feed.subscribe(account_id, modseq)
+
+
+def _used_bytes(account_id: int) -> Tx[int]:
+    row = yield one("SELECT used_bytes FROM accounts WHERE id = ?", account_id)
+    return int(row[0]) if row else 0

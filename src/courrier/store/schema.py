@@ -195,7 +195,18 @@ def _v1() -> Migration:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1(),)
+def _v2() -> Migration:
+    # One counter bumped by every change to domains, accounts, aliases and mailboxes: each
+    # process's directory cache (store/cache.py) polls it to see other processes' changes.
+    statements = (
+        "CREATE TABLE directory_serial (id INTEGER PRIMARY KEY CHECK (id = 1), "
+        "value BIGINT NOT NULL)",
+        "INSERT INTO directory_serial (id, value) VALUES (1, 0)",
+    )
+    return Migration(2, "directory serial for per-process caches", statements, statements)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1(), _v2())
 
 LATEST = MIGRATIONS[-1].version
 
