@@ -1,13 +1,16 @@
 """SMTP accept rate: courrier against stock Postfix, same machine, same run, same client.
 
-    python -m bench.smtp_accept [--messages 10000] [--clients 1,10,50] [--record]
+    python -m bench.smtp_accept [--messages 10000] [--clients 1,10,50] [--repeat 3] [--record]
 
 The client is Postfix's ``smtp-source`` (Debian's ``postfix`` package): one connection per
 4 KiB message, N connections at a time, to one local recipient. Postfix runs as a private
 instance from a temporary directory (its default queue, which fsyncs each message, and virtual
 delivery into a Maildir); its 250 means "queued". courrier's 250 means "in the mailbox", fsync'd.
 Server CPU is the machine's busy CPU time during the run minus the client's own (the machine
-is shared: compare the two servers within one run). Needs root (Postfix drops to its user).
+is shared: compare the two servers within one run). Both servers run side by side and each
+round times Postfix then courrier at every client count; the table gives medians of the rounds.
+Both log every message (courrier at its default level, into a file). Needs root (Postfix drops
+to its user).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import contextlib
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -150,13 +154,12 @@ def courrier_instance(root: Path) -> Iterator[int]:
         env={
             **os.environ,
             "COURRIER_SERVER_LISTEN": "127.0.0.1",
-            "COURRIER_SERVER_LOG_LEVEL": "warning",
             # smtp-source's 50 clients all come from 127.0.0.1 (Postfix's anvil has no limit
             # for mynetworks either).
             "COURRIER_SMTP_MAX_CONNECTIONS_PER_IP": "500",
         },
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(root / "courrier.log").open("wb"),
     )
     try:
         _wait_port(25 + COURRIER_OFFSET)
@@ -186,6 +189,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10000)
     parser.add_argument("--clients", default="1,10,50")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (medians are shown)")
     parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     args = parser.parse_args()
     if shutil.which("smtp-source") is None:
@@ -194,30 +198,39 @@ def main() -> int:
     clients = [int(c) for c in args.clients.split(",")]
     root = Path(tempfile.mkdtemp(prefix="bench-smtp-", dir=ROOT))
     root.chmod(0o755)  # Postfix's daemons run as its own user
-    rows: dict[str, dict[int, tuple[float, float]]] = {}
+    runs: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    names = ("Postfix 3.7", "courrier")
     try:
         postfix_root = Path(tempfile.gettempdir()) / "courrier-bench-postfix"
         shutil.rmtree(postfix_root, ignore_errors=True)
         postfix_root.mkdir(mode=0o755)
-        with postfix_instance(postfix_root) as port:
-            rows["Postfix 3.7"] = {c: run_client(port, args.messages, c) for c in clients}
-        with courrier_instance(root / "courrier") as port:
-            rows["courrier"] = {c: run_client(port, args.messages, c) for c in clients}
+        with postfix_instance(postfix_root) as postfix, courrier_instance(root / "c") as courrier:
+            for _ in range(args.repeat):
+                for c in clients:
+                    for name, port in zip(names, (postfix, courrier), strict=True):
+                        runs.setdefault((name, c), []).append(run_client(port, args.messages, c))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     lines = [
-        f"{args.messages:,} messages of 4 KiB, one connection each, smtp-source",
+        f"{args.messages:,} messages of 4 KiB, one connection each, smtp-source; "
+        f"medians of {args.repeat} rounds",
         "",
-        "| server | clients | msg/s | server CPU ms/msg | courrier ÷ Postfix |",
+        "| server | clients | msg/s (each round) | server CPU ms/msg | courrier ÷ Postfix |",
         "|---|---|---|---|---|",
     ]
-    for name, results in rows.items():
-        for c, (seconds, cpu) in results.items():
-            rate = args.messages / seconds
-            postfix_rate = args.messages / rows["Postfix 3.7"][c][0]
+    for name in names:
+        for c in clients:
+            rates = [args.messages / seconds for seconds, _ in runs[name, c]]
+            rate = statistics.median(rates)
+            cpu = statistics.median(cpu for _, cpu in runs[name, c])
+            postfix_rate = statistics.median(
+                args.messages / seconds for seconds, _ in runs[names[0], c]
+            )
             ratio = f"{rate / postfix_rate:.2f}" if name == "courrier" else ""
+            each = ", ".join(f"{r:,.0f}" for r in rates)
             lines.append(
-                f"| {name} | {c} | {rate:,.0f} | {cpu / args.messages * 1000:.2f} | {ratio} |"
+                f"| {name} | {c} | {rate:,.0f} ({each}) | {cpu / args.messages * 1000:.2f} "
+                f"| {ratio} |"
             )
     report = "\n".join(lines)
     print(report)

@@ -18,6 +18,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: Bumped when the index's layout or text extraction changes: the index is then rebuilt.
 INDEX_VERSION = 1
+#: How long (seconds) a first queued change waits for others to join its batch.
+_LINGER = 0.02
 _BATCH = 1000
 
 _SCHEMA = (
@@ -102,6 +105,10 @@ class FullTextIndexer:
             self._catch_up(conn)
             while True:
                 item = self._queue.get()
+                if isinstance(item, Index | Unindex):
+                    # Let a busy writer's next commits join this batch: one index transaction
+                    # per burst rather than per commit (a search flushes, so it never waits).
+                    time.sleep(_LINGER)
                 batch: list[_Item] = [item]
                 while len(batch) < _BATCH:
                     try:
