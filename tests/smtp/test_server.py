@@ -91,7 +91,8 @@ async def test_submission_requires_tls_then_auth_and_files_sent(running: Running
                 "sales@example.org",
                 ["bob@example.org", "x@elsewhere.net"],
                 raw,
-                rcpt_options=["NOTIFY=FAILURE,DELAY"],
+                mail_options=["RET=HDRS", "ENVID=QQ314159", "BODY=8BITMIME"],
+                rcpt_options=["NOTIFY=FAILURE,DELAY", "ORCPT=rfc822;x@elsewhere.net"],
             )
             return auth_before_tls, no_auth_mail, not_owned, len(refused)
 
@@ -102,9 +103,10 @@ async def test_submission_requires_tls_then_auth_and_files_sent(running: Running
     assert remote == 0  # no recipient refused: the remote one went to the outbound queue
     (queued,) = await running.store.list_queue()
     assert queued.sender == "sales@example.org"
-    assert [(r.recipient, r.state, r.notify) for r in queued.recipients] == [
-        ("x@elsewhere.net", "queued", "FAILURE,DELAY")
+    assert [(r.recipient, r.state, r.notify, r.orcpt) for r in queued.recipients] == [
+        ("x@elsewhere.net", "queued", "FAILURE,DELAY", "rfc822;x@elsewhere.net")
     ]
+    assert (queued.envid, queued.ret, queued.body) == ("QQ314159", "HDRS", "8BITMIME")
     (stored,) = await inbox(running.store, "bob@example.org")
     assert b"with ESMTPSA id" in stored and stored.endswith(raw)
     (sent,) = await inbox(running.store, "bob@example.org", "Sent")

@@ -54,6 +54,19 @@ class Trace:
         return f"{line}; {date}\r\n"
 
 
+@dataclass(frozen=True, slots=True)
+class MailParams:
+    """What MAIL FROM asked of the hops after us, kept with queued mail: RFC 3461 ENVID and
+    RET (for bounces), RFC 6152 BODY and RFC 6531 SMTPUTF8 (what the next server must
+    support), RFC 8689 REQUIRETLS."""
+
+    envid: str | None = None
+    ret: str | None = None
+    body: str | None = None
+    smtputf8: bool = False
+    requiretls: bool = False
+
+
 def tag_of(address: str, separator: str) -> str | None:
     """The ``tag`` of ``user+tag@domain`` (RFC 5233 subaddress), if any."""
     local = address.rpartition("@")[0]
@@ -71,6 +84,7 @@ async def deliver(
     trace: Trace,
     separator: str,
     remote: Sequence[OutboundRecipient] = (),
+    params: MailParams = MailParams(),
     account_id: int | None = None,
     sent_copy: bool = False,
 ) -> list[tuple[LocalRecipient, Appended | StoreError]]:
@@ -103,6 +117,11 @@ async def deliver(
             sender=sender,
             recipients=tuple(remote),
             prefix=trace.received(remote[0].address if len(remote) == 1 else None).encode(),
+            envid=params.envid,
+            ret=params.ret,
+            body=params.body,
+            smtputf8=params.smtputf8,
+            requiretls=params.requiretls,
             account_id=account_id,
         )
     if not targets and outbound is None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from courrier import provisioning
 from courrier.config import Settings
-from courrier.delivery.local import LocalRecipient, Trace, deliver
+from courrier.delivery.local import LocalRecipient, MailParams, Trace, deliver
 from courrier.security import sasl
 from courrier.smtp import proto
 from courrier.smtp.policy import RcptDecision, check_recipient, check_sender
@@ -37,10 +37,9 @@ class _Session:
     queue_id: str = "NOQUEUE"
     account: Account | None = None
     exchange: sasl.Exchange | None = None
-    recipients: list[tuple[str, RcptDecision]] = field(default_factory=list)
+    #: Accepted recipients with what they resolved to.
+    recipients: list[tuple[proto.RcptTo, RcptDecision]] = field(default_factory=list)
     mail_size: int | None = None
-    #: RCPT address → (NOTIFY, ORCPT), RFC 3461, kept for the queue's bounces.
-    dsn: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     #: "TLSv1.3 TLS_AES_256_GCM_SHA384" once encrypted, for the Received header.
     tls: str | None = None
 
@@ -183,7 +182,6 @@ class SMTPServer:
     async def _mail(self, session: _Session, event: proto.MailFrom) -> tuple[int, str, str]:
         session.queue_id = secrets.token_hex(5).upper()
         session.recipients = []
-        session.dsn = {}
         session.mail_size = event.size
         reply = await check_sender(self.store, event.address, authenticated=session.account)
         if reply[0] >= 400:
@@ -205,11 +203,6 @@ class SMTPServer:
             size=session.mail_size,
             separator=self.settings.accounts.plus_separator,
         )
-        if decision.reply[0] < 400:
-            session.dsn[event.address] = (
-                ",".join(event.notify) if event.notify else None,
-                event.orcpt,
-            )
         if decision.reply[0] >= 400:
             log.info(
                 "%s: reject: RCPT from [%s]: %d %s %s; to=<%s>",
@@ -219,7 +212,7 @@ class SMTPServer:
                 event.address,
             )
         else:
-            session.recipients.append((event.address, decision))
+            session.recipients.append((event, decision))
         return decision.reply
 
     async def _message(
@@ -227,8 +220,8 @@ class SMTPServer:
     ) -> tuple[int, str, str]:
         envelope = event.envelope
         recipients = [
-            LocalRecipient(address, account)
-            for address, decision in session.recipients
+            LocalRecipient(rcpt.address, account)
+            for rcpt, decision in session.recipients
             for account in decision.accounts
         ]
         trace = Trace(
@@ -240,11 +233,14 @@ class SMTPServer:
             queue_id=session.queue_id,
             tls=session.tls,
         )
-        remote: list[OutboundRecipient] = []
-        for address, decision in session.recipients:
-            notify, orcpt = session.dsn.get(address, (None, None))
-            for target in decision.remote:
-                remote.append(OutboundRecipient(target, notify, orcpt))
+        remote = [
+            # RFC 3461 NOTIFY and ORCPT go with each recipient, for the queue's reports.
+            OutboundRecipient(target, ",".join(rcpt.notify) if rcpt.notify else None, rcpt.orcpt)
+            for rcpt, decision in session.recipients
+            for target in decision.remote
+        ]
+        mail = envelope.mail
+        params = MailParams(mail.envid, mail.ret, mail.body, mail.smtputf8, mail.requiretls)
         submitted = self.submission and session.account is not None
         try:
             results = await deliver(
@@ -255,6 +251,7 @@ class SMTPServer:
                 trace=trace,
                 separator=self.settings.accounts.plus_separator,
                 remote=remote,
+                params=params,
                 account_id=session.account.id if session.account else None,
                 # A recipient refused here (over quota) still leaves the copy: Thunderbird
                 # would file one too, and a retry is rare enough.

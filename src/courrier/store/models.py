@@ -148,3 +148,10 @@ class QueuedMessage:
     size: int
     created_at: int
     recipients: tuple[QueuedRecipient, ...]
+    #: What MAIL FROM asked of later hops: RFC 3461 ENVID and RET, RFC 6152 BODY,
+    #: RFC 6531 SMTPUTF8, RFC 8689 REQUIRETLS.
+    envid: str | None = None
+    ret: str | None = None
+    body: str | None = None
+    smtputf8: bool = False
+    requiretls: bool = False

@@ -71,7 +71,8 @@ def enqueue(outbound: Outbound, blob_id: int, blob_size: int, now: int) -> Tx[in
 
 def list_queue() -> Tx[list[QueuedMessage]]:
     messages = yield rows(
-        "SELECT id, queue_id, sender, size, created_at FROM queue ORDER BY created_at, id"
+        "SELECT id, queue_id, sender, size, created_at, envid, ret, body, smtputf8, requiretls "
+        "FROM queue ORDER BY created_at, id"
     )
     recipients = yield rows(
         "SELECT message_id, recipient, state, attempts, next_attempt, last_reply, notify, orcpt "
@@ -88,6 +89,11 @@ def list_queue() -> Tx[list[QueuedMessage]]:
             int(m[3]),
             int(m[4]),
             tuple(by_message.get(int(m[0]), ())),
+            envid=m[5],
+            ret=m[6],
+            body=m[7],
+            smtputf8=bool(m[8]),
+            requiretls=bool(m[9]),
         )
         for m in messages
     ]
