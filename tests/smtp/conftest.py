@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 from collections.abc import AsyncIterator
@@ -44,11 +45,18 @@ class Running:
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    async with start_server(tmp_path / "data") as started:
+        yield started
+
+
+@contextlib.asynccontextmanager
+async def start_server(data_dir: Path) -> AsyncIterator[Running]:
+    """A server on ``data_dir`` with example.org, bob@example.org and sales@example.org."""
     offset = free_offset()
     settings = config.load(
         env={},
         overrides={
-            "server.data_dir": str(tmp_path / "data"),
+            "server.data_dir": str(data_dir),
             "server.hostname": "mx.example.org",
             "server.port_offset": offset,
             "server.listen": ["127.0.0.1"],

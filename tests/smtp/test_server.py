@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import smtplib
 import ssl
+from pathlib import Path
 
 import pytest
 
-from tests.smtp.conftest import PASSWORD, Running, client_tls, inbox
+from tests.smtp.conftest import PASSWORD, Running, client_tls, inbox, start_server
 from tests.store.helpers import make_message
 
 
@@ -121,3 +123,45 @@ async def test_implicit_tls_submission(running: Running) -> None:
 
     await asyncio.to_thread(talk)
     assert len(await inbox(running.store, "bob@example.org")) == 1
+
+
+async def test_full_disk_gets_452_and_loses_nothing(small_disk: Path) -> None:
+    ballast = small_disk / "ballast"
+    async with start_server(small_disk / "data") as server:
+        ballast.write_bytes(b"\0" * (small_disk_free(small_disk) - 300_000))
+
+        def send_until_full() -> tuple[list[int], tuple[int, bytes]]:
+            accepted: list[int] = []
+            with smtplib.SMTP("127.0.0.1", server.port("smtp")) as c:
+                for n in range(1000):
+                    try:
+                        c.sendmail("alice@example.net", ["bob@example.org"], big_message(n))
+                    except smtplib.SMTPDataError as exc:
+                        return accepted, (exc.smtp_code, exc.smtp_error)
+                    accepted.append(n)
+            raise AssertionError("the disk never filled up")
+
+        accepted, refusal = await asyncio.to_thread(send_until_full)
+        assert refusal[0] == 452 and refusal[1].startswith(b"4.3.1")
+        assert accepted
+        stored = await inbox(server.store, "bob@example.org")
+        assert [s[s.index(b"Subject:") :] for s in stored] == [
+            big_message(n)[big_message(n).index(b"Subject:") :] for n in accepted
+        ]
+        ballast.unlink()  # the operator makes room: mail flows again
+        await asyncio.to_thread(send, server.port("smtp"), big_message(9999))
+        assert len(await inbox(server.store, "bob@example.org")) == len(accepted) + 1
+
+
+def small_disk_free(path: Path) -> int:
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
+
+
+def big_message(n: int) -> bytes:
+    return make_message(n) + (b"x" * 70 + b"\r\n") * 400
+
+
+def send(port: int, raw: bytes) -> None:
+    with smtplib.SMTP("127.0.0.1", port) as c:
+        c.sendmail("alice@example.net", ["bob@example.org"], raw)

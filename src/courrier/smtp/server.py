@@ -23,7 +23,7 @@ from courrier.delivery.local import LocalRecipient, MailParams, Trace, deliver
 from courrier.security import sasl
 from courrier.smtp import proto
 from courrier.smtp.policy import RcptDecision, check_recipient, check_sender
-from courrier.store import Account, Store, StoreError
+from courrier.store import Account, StorageFull, Store, StoreError
 from courrier.store.queue import OutboundRecipient
 
 log = logging.getLogger("courrier.smtp")
@@ -257,6 +257,10 @@ class SMTPServer:
                 # would file one too, and a retry is rare enough.
                 sent_copy=submitted and self.settings.smtp.sent_copy,
             )
+        except StorageFull as exc:
+            log.warning("%s: status=deferred (%s)", session.queue_id, exc)
+            # RFC 5321 §4.2.2 / RFC 3463 §3.4: 452 insufficient storage, 4.3.1 system full.
+            return (452, "4.3.1", "Insufficient system storage; try again later")
         except StoreError as exc:
             log.warning("%s: status=deferred (%s)", session.queue_id, exc)
             return (451, "4.3.0", "Temporary failure storing the message; try again later")
