@@ -14,7 +14,7 @@ from .helpers import make_message, new_account
 
 async def test_full_disk_is_a_clear_temporary_error(small_disk: Path) -> None:
     ballast = small_disk / "ballast"
-    ballast.write_bytes(b"\0" * 1_000_000)  # what the operator deletes to make room
+    ballast.write_bytes(b"\0" * 2_000_000)  # what the operator deletes to make room
     store = await Store.open_sqlite(small_disk / "data", inline_blob_max=20_000)
     async with store:
         account = await new_account(store)

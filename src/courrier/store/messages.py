@@ -106,7 +106,7 @@ def blob_location(message_id: int) -> Tx[tuple[bytes, bytes | None, str | None] 
 _MESSAGE_COLUMNS = (
     "id, mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, envelope, "
     "bodystructure, body, subject, from_, to_, cc, bcc, sent_date, message_id, in_reply_to, "
-    "references_, preview"
+    "references_, preview, sort_subject, sort_from, sort_to, sort_cc"
 )
 
 
@@ -134,6 +134,10 @@ def _message(r: Row) -> Message:
         in_reply_to=str(r[19]),
         references=str(r[20]),
         preview=str(r[21]),
+        sort_subject=str(r[22]),
+        sort_from=str(r[23]),
+        sort_to=str(r[24]),
+        sort_cc=str(r[25]),
     )
 
 

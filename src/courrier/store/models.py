@@ -105,6 +105,11 @@ class Message:
     in_reply_to: str
     references: str
     preview: str
+    #: RFC 5256 sort keys: base subject, first mailbox (local part) of From, To and Cc.
+    sort_subject: str = ""
+    sort_from: str = ""
+    sort_to: str = ""
+    sort_cc: str = ""
 
 
 @dataclass(frozen=True, slots=True)
