@@ -98,6 +98,22 @@ class SMTPSettings:
 
 
 @dataclass(frozen=True)
+class IMAPSettings:
+    #: Largest message APPEND takes (advertised as APPENDLIMIT, RFC 7889).
+    max_append: ByteSize = 50 * 1024 * 1024
+    #: Seconds a logged-in client may stay silent (RFC 9051 §5.4: at least 30 minutes).
+    idle_timeout: int = 1800
+    #: Seconds a client has to log in.
+    login_timeout: int = 60
+    #: Simultaneous connections from one IP address.
+    max_connections_per_ip: int = 100
+    #: Simultaneous connections per listener (idling clients cost a few tens of KB each).
+    max_connections: int = 20000
+    #: Allow LOGIN and AUTHENTICATE PLAIN without TLS from loopback (webmail, local tools).
+    plaintext_on_loopback: bool = False
+
+
+@dataclass(frozen=True)
 class TLSSettings:
     #: PEM certificate chain and key; empty means a self-signed pair in ``<data>/tls/``.
     cert_file: str = ""
@@ -139,6 +155,7 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     accounts: AccountSettings = field(default_factory=AccountSettings)
     smtp: SMTPSettings = field(default_factory=SMTPSettings)
+    imap: IMAPSettings = field(default_factory=IMAPSettings)
     tls: TLSSettings = field(default_factory=TLSSettings)
     dns: DNSSettings = field(default_factory=DNSSettings)
     listeners: ListenersSettings = field(default_factory=ListenersSettings)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import email_validator
 
 from courrier.config import Settings
-from courrier.security import passwords
+from courrier.security import passwords, sasl
 from courrier.store import Account, Alias, Domain, Store
 
 
@@ -160,6 +160,36 @@ async def authenticate(store: Store, address: str, password: str) -> Account | N
     if await passwords.verify_async(account.password_hash, password):
         return account
     return None
+
+
+async def sasl_advance(
+    store: Store, exchange: sasl.Exchange, step: sasl.Step
+) -> tuple[sasl.Challenge | sasl.Success | sasl.Failure, Account | None]:
+    """Answer the exchange's questions (a password to check, a SCRAM verifier to look up)
+    from the store until it needs the client again or ends; with the account once known."""
+    account: Account | None = None
+    while True:
+        if isinstance(step, sasl.NeedPassword):
+            account = None
+            if step.authzid in ("", step.username):  # acting as someone else is not allowed
+                account = await authenticate(store, step.username, step.password)
+            step = exchange.password_checked(
+                account is not None, account.address if account else ""
+            )
+        elif isinstance(step, sasl.NeedVerifier):
+            account = await _enabled_account(store, step.username)
+            ok = account is not None and step.authzid in ("", step.username)
+            step = exchange.verifier(account.scram_sha256 if ok and account else "")
+        else:
+            return step, account if isinstance(step, sasl.Success) else None
+
+
+async def _enabled_account(store: Store, username: str) -> Account | None:
+    try:
+        account = await store.get_account(normalize_address(username))
+    except InvalidInput:
+        return None
+    return None if account is None or account.disabled else account
 
 
 @functools.cache

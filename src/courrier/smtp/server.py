@@ -21,6 +21,7 @@ from courrier import provisioning
 from courrier.config import Settings
 from courrier.delivery.local import LocalRecipient, MailParams, Trace, deliver
 from courrier.security import sasl
+from courrier.security.limits import ConnectionLimits
 from courrier.smtp import proto
 from courrier.smtp.policy import RcptDecision, check_recipient, check_sender
 from courrier.store import Account, StorageFull, Store, StoreError
@@ -66,9 +67,9 @@ class SMTPServer:
         self.store = store
         self.tls = tls
         self.submission = submission
-        #: Open connections by client address, and in all (limits of ``[smtp]``).
-        self._per_ip: dict[str, int] = {}
-        self._open = 0
+        self.limits = ConnectionLimits(
+            settings.smtp.max_connections_per_ip, settings.smtp.max_connections
+        )
         self.config = proto.ServerConfig(
             hostname=settings.server.hostname,
             max_message_size=settings.smtp.max_message_size,
@@ -82,7 +83,7 @@ class SMTPServer:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         session = _Session(peer=str(peer[0]) if peer else "unknown")
-        if not self._admit(session.peer):
+        if not self.limits.admit(session.peer):
             log.warning("[%s]: too many connections, refused", session.peer)
             # RFC 5321 §3.1: a server may answer 421 instead of the greeting and close.
             with contextlib.suppress(ConnectionError, ssl.SSLError):
@@ -97,29 +98,10 @@ class SMTPServer:
         finally:
             # The slot is free once the conversation is over, not when the close completes:
             # a client that reconnects at once must not find its own closing connections.
-            self._release(session.peer)
+            self.limits.release(session.peer)
             with contextlib.suppress(ConnectionError, ssl.SSLError, TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), 5)
             log.info("disconnect from [%s]", session.peer)
-
-    def _admit(self, ip: str) -> bool:
-        smtp = self.settings.smtp
-        if (
-            self._open >= smtp.max_connections
-            or self._per_ip.get(ip, 0) >= smtp.max_connections_per_ip
-        ):
-            return False
-        self._open += 1
-        self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
-        return True
-
-    def _release(self, ip: str) -> None:
-        self._open -= 1
-        left = self._per_ip[ip] - 1
-        if left:
-            self._per_ip[ip] = left
-        else:
-            del self._per_ip[ip]
 
     async def _session(
         self, session: _Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -297,44 +279,18 @@ class SMTPServer:
             assert session.exchange is not None
             exchange = session.exchange
             step = exchange.step(event.data)
-        while True:
-            if isinstance(step, sasl.Challenge):
-                conn.auth_challenge(step.data)
-                return
-            if isinstance(step, sasl.NeedPassword):
-                account = None
-                if step.authzid in ("", step.username):
-                    account = await provisioning.authenticate(
-                        self.store, step.username, step.password
-                    )
-                session.account = account
-                identity = account.address if account else ""
-                step = exchange.password_checked(account is not None, identity)
-            elif isinstance(step, sasl.NeedVerifier):
-                account = await _lookup(self.store, step.username)
-                session.account = account
-                ok = account is not None and step.authzid in ("", step.username)
-                step = exchange.verifier(account.scram_sha256 if ok and account else "")
-            elif isinstance(step, sasl.Success):
-                assert session.account is not None
-                conn.auth_result(True, session.account.address)
-                log.info("[%s]: sasl_username=%s", session.peer, session.account.address)
-                session.exchange = None
-                return
-            else:
-                session.account = None
-                session.exchange = None
-                conn.auth_result(False)
-                log.info("[%s]: SASL authentication failed", session.peer)
-                return
-
-
-async def _lookup(store: Store, username: str) -> Account | None:
-    try:
-        account = await store.get_account(provisioning.normalize_address(username))
-    except provisioning.InvalidInput:
-        return None
-    return None if account is None or account.disabled else account
+        result, account = await provisioning.sasl_advance(self.store, exchange, step)
+        if isinstance(result, sasl.Challenge):
+            conn.auth_challenge(result.data)
+            return
+        session.exchange = None
+        session.account = account
+        if isinstance(result, sasl.Success) and account is not None:
+            conn.auth_result(True, account.address)
+            log.info("[%s]: sasl_username=%s", session.peer, account.address)
+        else:
+            conn.auth_result(False)
+            log.info("[%s]: SASL authentication failed", session.peer)
 
 
 def _protocol(envelope: proto.Envelope) -> str:

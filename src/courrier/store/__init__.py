@@ -19,7 +19,18 @@ from courrier.store.errors import (
     StoreClosed,
     StoreError,
 )
-from courrier.store.models import Account, Alias, Appended, Change, ChangeKind, Domain, Flag
+from courrier.store.models import (
+    Account,
+    Alias,
+    Appended,
+    Change,
+    ChangeKind,
+    Domain,
+    Flag,
+    Mailbox,
+    Message,
+    MessageState,
+)
 
 __all__ = [
     "Account",
@@ -32,6 +43,9 @@ __all__ = [
     "Flag",
     "InUse",
     "InvalidName",
+    "Mailbox",
+    "Message",
+    "MessageState",
     "NotFound",
     "QuotaExceeded",
     "SchemaTooNew",

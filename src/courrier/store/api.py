@@ -30,6 +30,7 @@ from courrier.store.models import (
     Flag,
     Mailbox,
     Message,
+    MessageState,
     QueuedMessage,
 )
 from courrier.store.queue import Outbound
@@ -330,6 +331,14 @@ class Store:
     ) -> list[Message]:
         return await self.backend.read(
             lambda: messages.list_messages(mailbox_id, first_uid, last_uid)
+        )
+
+    async def list_states(
+        self, mailbox_id: int, first_uid: int = 1, last_uid: int | None = None
+    ) -> list[MessageState]:
+        """UID, MODSEQ and flags of the mailbox's messages (cheap: no content columns)."""
+        return await self.backend.read(
+            lambda: messages.list_states(mailbox_id, first_uid, last_uid)
         )
 
     async def store_flags(

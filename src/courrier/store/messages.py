@@ -28,7 +28,7 @@ from courrier.store.errors import (
     QuotaExceeded,
     StoreError,
 )
-from courrier.store.models import Appended, Change, ChangeKind, Flag, Message
+from courrier.store.models import Appended, Change, ChangeKind, Flag, Message, MessageState
 from courrier.store.schema import DEDUPE_MIN
 from courrier.store.tx import Index, Notify, Q, Row, Tx, Unindex, Unlink, many, one, rows, run
 
@@ -374,6 +374,20 @@ def list_messages(mailbox_id: int, first_uid: int, last_uid: int | None) -> Tx[l
         last_uid if last_uid is not None else 2**62,
     )
     return [_message(r) for r in found]
+
+
+def list_states(mailbox_id: int, first_uid: int, last_uid: int | None) -> Tx[list[MessageState]]:
+    """UID, MODSEQ and flags of each message: what an IMAP session tracks (no content)."""
+    found = yield rows(
+        "SELECT uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND uid >= ? "
+        "AND uid <= ? ORDER BY uid",
+        mailbox_id,
+        first_uid,
+        last_uid if last_uid is not None else 2**62,
+    )
+    return [
+        MessageState(int(r[0]), int(r[1]), Flag(int(r[2])), tuple(str(r[3]).split())) for r in found
+    ]
 
 
 def _select_uids(mailbox_id: int, uids: Sequence[int], columns: str) -> Tx[list[Row]]:

@@ -113,6 +113,16 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageState:
+    """A message's UID, MODSEQ and flags, without its content."""
+
+    uid: int
+    modseq: int
+    flags: Flag
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Appended:
     """What an append returns: where the message went (RFC 4315 APPENDUID needs both)."""
 
