@@ -14,6 +14,9 @@ from hypothesis import settings
 
 from courrier.store import Store
 from tests.support.pgcluster import PostgresCluster, running_cluster
+from tests.support.server import running
+
+__all__ = ["running"]  # a server on free ports, for the protocol tests
 
 # Property tests judge behaviour, not speed: on a loaded CI machine a per-example deadline
 # only makes them flaky.

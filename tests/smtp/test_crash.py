@@ -13,7 +13,7 @@ from pathlib import Path
 
 from courrier import config, provisioning
 from courrier.store import Store, open_store
-from tests.smtp.conftest import free_offset
+from tests.support.server import free_offset
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.smtp.conftest import PASSWORD, Running, client_tls, inbox, start_server
 from tests.store.helpers import make_message
+from tests.support.server import PASSWORD, Running, client_tls, inbox, start_server
 
 
 async def test_mx_delivers_and_refuses(running: Running) -> None:

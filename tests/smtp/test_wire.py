@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.smtp.conftest import PASSWORD, Running, client_tls, inbox
+from tests.support.server import PASSWORD, Running, client_tls, inbox
 
 SWAKS = shutil.which("swaks")
 needs_swaks = pytest.mark.skipif(

@@ -1,4 +1,4 @@
-"""A running courrier (SMTP listeners on free ports) with a domain, a user and an alias."""
+"""A running courrier (every listener on free ports) with a domain, a user and an alias."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ PASSWORD = "a long passphrase for the tests"
 def free_offset() -> int:
     for offset in range(21000, 60000, 97):
         ok = True
-        for port in (25, 587, 465):
+        for port in (25, 587, 465, 143, 993, 110, 995):
             with socket.socket() as s:
                 try:
                     s.bind(("127.0.0.1", port + offset))
