@@ -180,8 +180,13 @@ async def sasl_advance(
             account = await _enabled_account(store, step.username)
             ok = account is not None and step.authzid in ("", step.username)
             step = exchange.verifier(account.scram_sha256 if ok and account else "")
+        elif isinstance(step, sasl.Success):
+            # SCRAM succeeds one round after its verifier was looked up: find the account again.
+            if account is None:
+                account = await _enabled_account(store, step.identity)
+            return step, account
         else:
-            return step, account if isinstance(step, sasl.Success) else None
+            return step, None
 
 
 async def _enabled_account(store: Store, username: str) -> Account | None:

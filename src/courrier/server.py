@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from courrier.config import Settings
+from courrier.imap.server import IMAPServer
 from courrier.security.certificates import describe, ensure_certificate, server_context
 from courrier.smtp.server import SMTPServer
 from courrier.store import Store, open_store
@@ -50,10 +51,14 @@ def listeners(services: Services) -> list[Listener]:
     mx = SMTPServer(settings, store, tls, submission=False)
     submission = SMTPServer(settings, store, tls, submission=True)
     submissions = SMTPServer(settings, store, tls, submission=True, implicit_tls=True)
+    imap = IMAPServer(settings, store, tls)
+    imaps = IMAPServer(settings, store, tls)
     return [
         Listener("smtp", mx.handle),
         Listener("submission", submission.handle),
         Listener("submissions", submissions.handle, implicit_tls=True),
+        Listener("imap", imap.handle),
+        Listener("imaps", imaps.handle, implicit_tls=True),
     ]
 
 

@@ -29,16 +29,15 @@ class SequenceSet:
     def resolve(self, largest: int) -> list[int]:
         """The numbers in the set, ascending, without duplicates; ``*`` is ``largest`` (the
         highest sequence number or UID in use; 0 in an empty mailbox, where ``*`` matches
-        nothing). Numbers above ``largest`` are kept (UID sets may name UIDs that are gone)."""
+        nothing). Numbers above ``largest`` name nothing and are left out, so ``1:4294967295``
+        costs what the mailbox holds, not four billion numbers."""
         wanted: set[int] = set()
         for first, last in self.ranges:
             a = largest if first is None else first
             b = largest if last is None else last
             if a > b:
                 a, b = b, a
-            if a < 1:
-                a = 1
-            wanted.update(range(a, b + 1))
+            wanted.update(range(max(a, 1), min(b, largest) + 1))
         return sorted(wanted)
 
     def contains(self, n: int, largest: int) -> bool:
