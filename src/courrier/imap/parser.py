@@ -84,6 +84,7 @@ from courrier.imap.types import (
     NotKey,
     OrKey,
     Quota,
+    RecentKey,
     Rename,
     Search,
     SearchKey,
@@ -1519,10 +1520,15 @@ class _Parser:
         if word is None:
             raise _Bad("Expected a search key")
         key = word.decode("ascii").upper()
-        if key in ("ALL", "OLD"):
+        if key == "ALL":
             return AllKey()
-        if key in ("RECENT", "NEW"):
-            return AllKey(none=True)
+        # RFC 3501 §6.4.4: RECENT, NEW = RECENT UNSEEN, OLD = NOT RECENT.
+        if key == "RECENT":
+            return RecentKey()
+        if key == "NEW":
+            return AndKey((RecentKey(), FlagKey("\\Seen", False)))
+        if key == "OLD":
+            return NotKey(RecentKey())
         if key in _FLAG_KEYS:
             flag, present = _FLAG_KEYS[key]
             return FlagKey(flag, present)

@@ -26,9 +26,12 @@ _SYSTEM_FLAGS = (
 )
 
 
-def flag_list(flags: Flag | int, keywords: Iterable[str]) -> bytes:
-    """``(\\Seen $Forwarded)``: the FLAGS value of a message (RFC 9051 §7.5.2)."""
+def flag_list(flags: Flag | int, keywords: Iterable[str], *, recent: bool = False) -> bytes:
+    """``(\\Seen $Forwarded)``: the FLAGS value of a message (RFC 9051 §7.5.2); ``recent``
+    adds rev1's ``\\Recent`` (RFC 3501 §2.3.2)."""
     names = [name for bit, name in _SYSTEM_FLAGS if flags & bit]
+    if recent:
+        names.append(b"\\Recent")
     names.extend(k.encode() for k in keywords)
     return b"(" + b" ".join(names) + b")"
 
@@ -46,20 +49,62 @@ class Selected:
     modseq: int = 0
     #: Expunged elsewhere, not yet announced (sequence numbers still count them).
     pending_expunge: set[int] = field(default_factory=set)
+    #: IMAP4rev1 sessions: the messages that are \\Recent in this session (RFC 3501 §2.3.2).
+    recent: set[int] = field(default_factory=set)
+    #: Whether this session shows \\Recent (rev1) and claims new messages as recent.
+    rev1: bool = False
+    #: Keywords the client was told of in FLAGS (RFC 9051 §7.3.5: before any use).
+    keywords: set[str] = field(default_factory=set)
 
     @classmethod
     async def open(
-        cls, store: Store, mailbox: Mailbox, account_id: int, read_only: bool, modseq: int
+        cls,
+        store: Store,
+        mailbox: Mailbox,
+        account_id: int,
+        read_only: bool,
+        modseq: int,
+        *,
+        rev1: bool,
     ) -> Selected:
         states = await store.list_states(mailbox.id)
-        return cls(
+        sel = cls(
             mailbox,
             read_only,
             account_id,
             [s.uid for s in states],
             {s.uid: s for s in states},
             modseq,
+            rev1=rev1,
         )
+        sel.keywords = {k for s in states for k in s.keywords}
+        if rev1:
+            first = mailbox.first_recent_uid
+            if not read_only:  # EXAMINE looks without taking (RFC 3501 §6.3.2)
+                first, _ = await store.claim_recent(mailbox.id)
+            sel.recent = {u for u in sel.uids if u >= first}
+        return sel
+
+    def flags_response(self) -> list[bytes]:
+        """FLAGS and PERMANENTFLAGS with every keyword in use (RFC 9051 §7.3.5)."""
+        words = " ".join(sorted(self.keywords))
+        system = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+        flags = f"* FLAGS ({system}{' ' + words if words else ''})\r\n".encode()
+        if self.read_only:
+            return [flags, b"* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n"]
+        permanent = f"{system}{' ' + words if words else ''} \\*"
+        return [flags, f"* OK [PERMANENTFLAGS ({permanent})] Flags permitted\r\n".encode()]
+
+    def announce(self, keywords: Iterable[str]) -> list[bytes]:
+        """A new FLAGS response when ``keywords`` holds one the client was not told of."""
+        new = set(keywords) - self.keywords
+        if not new:
+            return []
+        self.keywords |= new
+        return self.flags_response()
+
+    def flags_of(self, state: MessageState) -> bytes:
+        return flag_list(state.flags, state.keywords, recent=state.uid in self.recent)
 
     # -- numbers ---------------------------------------------------------------------------
 
@@ -148,14 +193,24 @@ class Selected:
                     continue
                 seq = self.seq_of(state.uid)
                 if seq is not None:
+                    out.extend(self.announce(state.keywords))
                     out.append(self.fetch_flags(seq, state, uid=vanished, modseq=condstore))
         if appended:
             fresh = await store.list_states(self.mailbox.id, min(appended), max(appended))
+            added = []
             for state in fresh:
                 if state.uid in appended and state.uid > (self.uids[-1] if self.uids else 0):
                     self.uids.append(state.uid)
                     self.states[state.uid] = state
+                    added.append(state.uid)
+            out.extend(self.announce(k for u in added for k in self.states[u].keywords))
             out.append(b"* %d EXISTS\r\n" % len(self.uids))
+            if self.rev1:
+                first = self.mailbox.first_recent_uid
+                if not self.read_only:
+                    first, _ = await store.claim_recent(self.mailbox.id)
+                self.recent |= {u for u in added if u >= first}
+                out.append(b"* %d RECENT\r\n" % len(self.recent))
         return out
 
     def forget(self, uids: Iterable[int], *, vanished: bool) -> list[bytes]:
@@ -183,9 +238,10 @@ class Selected:
         del self.uids[i]
         self.states.pop(uid, None)
         self.pending_expunge.discard(uid)
+        self.recent.discard(uid)
 
     def fetch_flags(self, seq: int, state: MessageState, *, uid: bool, modseq: bool) -> bytes:
-        parts = [b"FLAGS " + flag_list(state.flags, state.keywords)]
+        parts = [b"FLAGS " + self.flags_of(state)]
         if uid:
             parts.insert(0, b"UID %d" % state.uid)
         if modseq:

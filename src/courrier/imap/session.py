@@ -27,7 +27,7 @@ from courrier.imap import fetch as fetching
 from courrier.imap import mutf7, search
 from courrier.imap import types as t
 from courrier.imap.parser import CommandReader
-from courrier.imap.selected import Selected, flag_list
+from courrier.imap.selected import Selected
 from courrier.message.imapform import string
 from courrier.security import sasl
 from courrier.store import (
@@ -332,20 +332,15 @@ class Session:
             self.condstore = True
         account = await self.store.get_account_by_id(self.account.id)
         modseq = account.highestmodseq if account else 0
-        sel = await Selected.open(self.store, box, self.account.id, read_only, modseq)
+        sel = await Selected.open(
+            self.store, box, self.account.id, read_only, modseq, rev1=not self.rev2
+        )
         # The mailbox may have changed between those two reads: catch up quietly.
         await sel.poll(self.store, allow_expunge=True, vanished=True, condstore=False)
         highest = max([box.highestmodseq, *(s.modseq for s in sel.states.values())])
-        out = [
-            b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n",
-            b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] "
-            b"Flags permitted\r\n"
-            if not read_only
-            else b"* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n",
-            b"* %d EXISTS\r\n" % sel.exists,
-        ]
+        out = [*sel.flags_response(), b"* %d EXISTS\r\n" % sel.exists]
         if not self.rev2:
-            out.append(b"* 0 RECENT\r\n")
+            out.append(b"* %d RECENT\r\n" % len(sel.recent))
             first_unseen = next(
                 (i + 1 for i, u in enumerate(sel.uids) if not sel.states[u].flags & Flag.SEEN),
                 None,
@@ -517,7 +512,8 @@ class Session:
             elif item == "SIZE":
                 values.append(f"SIZE {counted.size}")
             elif item == "RECENT":
-                values.append("RECENT 0")
+                recent = await self.store.list_states(counted.id, counted.first_recent_uid)
+                values.append(f"RECENT {len(recent)}")
             elif item == "HIGHESTMODSEQ":
                 values.append(f"HIGHESTMODSEQ {counted.highestmodseq}")
             elif item == "DELETED":
@@ -667,6 +663,8 @@ class Session:
         if charset is not None and charset.upper() not in ("UTF-8", "US-ASCII"):
             await self.tagged(cmd.tag, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset")
             return
+        if _uses_modseq(cmd.key):
+            await self._enable_condstore()
         rows = await self._rows(sel, sel.uids)
         ctx = search.SearchContext(
             messages=rows,
@@ -676,7 +674,7 @@ class Session:
             tz=datetime.UTC,
             now=time.time(),
         )
-        found = await search.search(cmd.key, ctx)
+        found = await search.search(_with_recent(cmd.key, sel.recent), ctx)
         uid_mode = cmd.uid
         if isinstance(cmd, t.ThreadCommand):
             threads = search.thread(found, cmd.algorithm)
@@ -685,28 +683,52 @@ class Session:
         else:
             if isinstance(cmd, t.Sort):
                 found = search.sort(found, cmd.criteria)
-            numbers = [m.uid if uid_mode else (sel.seq_of(m.uid) or 0) for m in found]
-            returns = cmd.returns
-            if returns is not None and "SAVE" in returns:
-                self.saved = [m.uid for m in found]
-                returns = tuple(r for r in returns if r != "SAVE")
-                if not returns and cmd.returns != ("SAVE",):
-                    returns = ("ALL",)
-            if returns is None:
-                word = "SORT" if isinstance(cmd, t.Sort) else "SEARCH"
-                line = f"* {word}" + "".join(f" {n}" for n in numbers)
-                if self.condstore and _uses_modseq(cmd.key) and found:
-                    line += f" (MODSEQ {max(m.modseq for m in found)})"
-                await self.send(line.encode() + b"\r\n")
-            elif returns:
-                data = search.esearch_data(numbers, returns or ("ALL",))
-                tag_part = f'(TAG "{cmd.tag}")'
-                uid_part = " UID" if uid_mode else ""
-                await self.send(
-                    f"* ESEARCH {tag_part}{uid_part} {data}".rstrip().encode() + b"\r\n"
-                )
+            await self._search_results(cmd, found)
         await self.news(allow_expunge=cmd.uid)
         await self.tagged(cmd.tag, "OK", f"{cmd.name} completed")
+
+    async def _search_results(self, cmd: t.Search | t.Sort, found: list[Message]) -> None:
+        """SEARCH/SORT (classic) or ESEARCH (RFC 4731) responses; SAVE keeps the result."""
+        sel = self.selected
+        assert sel is not None
+        numbers = [m.uid if cmd.uid else (sel.seq_of(m.uid) or 0) for m in found]
+        modseq = self.condstore and _uses_modseq(cmd.key)
+        returns = cmd.returns
+        if returns is None:
+            word = "SORT" if isinstance(cmd, t.Sort) else "SEARCH"
+            line = f"* {word}" + "".join(f" {n}" for n in numbers)
+            if modseq and found:  # RFC 7162 §3.1.5
+                line += f" (MODSEQ {max(m.modseq for m in found)})"
+            await self.send(line.encode() + b"\r\n")
+            return
+        if "SAVE" in returns:  # RFC 5182
+            self.saved = [m.uid for m in found]
+            returns = tuple(r for r in returns if r != "SAVE")
+            if not returns:
+                return  # SAVE alone: no ESEARCH response (RFC 5182 §2.1)
+        if not returns:
+            returns = ("ALL",)  # RFC 4731 §3.1: RETURN () means ALL
+        data = search.esearch_data(numbers, returns)
+        if modseq and found:
+            # RFC 7162 §3.1.5: the highest MODSEQ of the messages the options return.
+            chosen = found
+            if set(returns) <= {"MIN", "MAX"}:
+                ends = [f(numbers) for f, name in ((min, "MIN"), (max, "MAX")) if name in returns]
+                chosen = [found[numbers.index(n)] for n in ends]
+            data += f" MODSEQ {max(m.modseq for m in chosen)}"
+        uid_part = " UID" if cmd.uid else ""
+        line = f'* ESEARCH (TAG "{cmd.tag}"){uid_part} {data}'.rstrip()
+        await self.send(line.encode() + b"\r\n")
+
+    async def _enable_condstore(self) -> None:
+        """RFC 7162 §3.1: the first CONDSTORE-enabling command tells HIGHESTMODSEQ."""
+        if self.condstore:
+            return
+        self.condstore = True
+        if self.selected is not None and self.account is not None:
+            box = await self.store.get_mailbox(self.account.id, self.selected.mailbox.name)
+            if box is not None:
+                await self.send(b"* OK [HIGHESTMODSEQ %d] Highest\r\n" % box.highestmodseq)
 
     async def cmd_fetch(self, cmd: t.Command) -> None:
         assert isinstance(cmd, t.Fetch)
@@ -719,8 +741,11 @@ class Session:
         if cmd.vanished and not (cmd.uid and self.qresync and cmd.changed_since is not None):
             await self._bad(cmd.tag, "VANISHED needs UID FETCH, QRESYNC and CHANGEDSINCE")
             return
+        if cmd.changed_since is not None or any(
+            isinstance(i, t.FetchAttr) and i.name == "MODSEQ" for i in cmd.items
+        ):
+            await self._enable_condstore()
         if cmd.changed_since is not None:
-            self.condstore = True
             if cmd.vanished:
                 await self._vanished_since(sel, cmd.set, cmd.changed_since)
             uids = [u for u in uids if sel.states[u].modseq > cmd.changed_since]
@@ -747,7 +772,10 @@ class Session:
             row_items = items
             if row.uid in seen_now and not wants_flags:
                 row_items = (*items, t.FetchAttr("FLAGS"))  # §6.4.5: \Seen set, say so
-            flags = flag_list(state.flags, state.keywords) if state else None
+            flags = sel.flags_of(state) if state else None
+            if state is not None:
+                for line in sel.announce(state.keywords):
+                    await self.send(line)
             if state is not None:
                 row = replace(row, flags=state.flags, keywords=state.keywords, modseq=state.modseq)
             raw = await self.store.read_message(row.id) if needs_raw else None
@@ -801,7 +829,7 @@ class Session:
             return
         uids = sel.resolve(cmd.set, uid=cmd.uid, saved=self.saved)
         if cmd.unchanged_since is not None:
-            self.condstore = True
+            await self._enable_condstore()
         changed, failed = await self.store.store_flags(
             sel.mailbox.id, uids, cmd.mode, flags, keywords, unchanged_since=cmd.unchanged_since
         )
@@ -810,6 +838,8 @@ class Session:
             sel.states[uid] = MessageState(uid, modseq, Flag(new_flags), new_keywords)
             own.add(modseq)
         changed_uids = {c[0] for c in changed}
+        for line in sel.announce(keywords):
+            await self.send(line)
         for uid in uids:
             state = sel.states.get(uid)
             seq = sel.seq_of(uid)
@@ -934,6 +964,19 @@ def _b64(text: str) -> bytes | None:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return None
+
+
+def _with_recent(key: t.SearchKey, recent: set[int]) -> t.SearchKey:
+    """RECENT becomes the UID set of this session's recent messages."""
+    if isinstance(key, t.RecentKey):
+        return t.SetKey(t.SequenceSet(tuple((u, u) for u in sorted(recent))), uid=True)
+    if isinstance(key, t.NotKey):
+        return t.NotKey(_with_recent(key.key, recent))
+    if isinstance(key, t.OrKey):
+        return t.OrKey(_with_recent(key.left, recent), _with_recent(key.right, recent))
+    if isinstance(key, t.AndKey):
+        return t.AndKey(tuple(_with_recent(k, recent) for k in key.keys))
+    return key
 
 
 def _uses_modseq(key: t.SearchKey) -> bool:

@@ -86,6 +86,12 @@ class AllKey(SearchKey):
 
 
 @dataclass(frozen=True, slots=True)
+class RecentKey(SearchKey):
+    """RFC 3501 RECENT: messages that are \\Recent in this session (NEW is RECENT UNSEEN,
+    OLD is NOT RECENT). The session resolves it, as only it knows its recent messages."""
+
+
+@dataclass(frozen=True, slots=True)
 class FlagKey(SearchKey):
     """ANSWERED/DELETED/DRAFT/FLAGGED/SEEN (``flag`` = ``\\Answered``…), their UN- forms
     (``present`` False), KEYWORD/UNKEYWORD (``flag`` = the keyword as sent)."""

@@ -239,6 +239,10 @@ class Store:
     async def delete_mailbox(self, account_id: int, name: str) -> None:
         await self._directory_write(lambda: mailboxes.delete_mailbox(account_id, name))
 
+    async def claim_recent(self, mailbox_id: int) -> tuple[int, int]:
+        """IMAP4rev1 \\Recent: (first recent UID, UIDNEXT) before this session took them."""
+        return await self.backend.write(lambda: mailboxes.claim_recent(mailbox_id))
+
     async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
         await self.backend.write(lambda: mailboxes.set_subscribed(account_id, name, subscribed))
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 from courrier.store import messages
 from courrier.store.errors import AlreadyExists, InvalidName, NotFound
 from courrier.store.models import ChangeKind, Mailbox
-from courrier.store.tx import Notify, Row, Tx, one, rows, run
+from courrier.store.tx import Notify, Q, Row, Tx, one, rows, run
 
 DELIMITER = "/"
 
 # -- mailboxes -----------------------------------------------------------------------------
 
 _MAILBOX_COLUMNS = (
-    "id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed"
+    "id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed, "
+    "first_recent_uid"
 )
 
 
@@ -30,6 +31,7 @@ def _mailbox(r: Row, counts: Row | None = None) -> Mailbox:
         uidnext=int(r[5]),
         highestmodseq=int(r[6]),
         subscribed=bool(r[7]),
+        first_recent_uid=int(r[8]),
         messages=int(counts[0]) if counts else 0,
         unseen=int(counts[1] or 0) if counts else 0,
         size=int(counts[2] or 0) if counts else 0,
@@ -211,3 +213,18 @@ def drop_mailbox_contents(mailbox_id: int) -> Tx[None]:
         sum(int(r[1]) for r in found),
         int(found[0][2]),
     )
+
+
+def claim_recent(mailbox_id: int) -> Tx[tuple[int, int]]:
+    """Take the mailbox's \\Recent messages for one session (RFC 3501 §2.3.2: a message is
+    recent in exactly one session): returns (first recent UID, UIDNEXT) as they were; the
+    messages in between are this session's recent ones, and no other session's."""
+    select = "SELECT first_recent_uid, uidnext FROM mailboxes WHERE id = ?"
+    # Two nodes claiming at once must not both get the same messages (SQLite's writer is one).
+    row = yield Q(select, (mailbox_id,), "one", pg=select + " FOR UPDATE")
+    if row is None:
+        raise NotFound("The mailbox no longer exists.")
+    first, uidnext = int(row[0]), int(row[1])
+    if uidnext > first:
+        yield run("UPDATE mailboxes SET first_recent_uid = ? WHERE id = ?", uidnext, mailbox_id)
+    return first, uidnext

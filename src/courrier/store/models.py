@@ -74,6 +74,8 @@ class Mailbox:
     uidnext: int
     highestmodseq: int
     subscribed: bool
+    #: IMAP4rev1 \Recent: messages from this UID on are new to every session.
+    first_recent_uid: int = 1
     messages: int = 0
     unseen: int = 0
     size: int = 0

@@ -206,7 +206,14 @@ def _v2() -> Migration:
     return Migration(2, "directory serial for per-process caches", statements, statements)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1(), _v2())
+def _v3() -> Migration:
+    # IMAP4rev1 \Recent (RFC 3501 §2.3.2): messages from this UID on have not yet been seen by
+    # a session that selected the mailbox read-write.
+    statements = ("ALTER TABLE mailboxes ADD COLUMN first_recent_uid BIGINT NOT NULL DEFAULT 1",)
+    return Migration(3, "first recent UID of each mailbox", statements, statements)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1(), _v2(), _v3())
 
 LATEST = MIGRATIONS[-1].version
 
