@@ -560,7 +560,6 @@ def test_list_patterns_decode_modified_utf7() -> None:
         'a LIST ""',
         "a LIST",
         'a LIST "" "*" RETURN CHILDREN',
-        'a LIST "" "&U,BTFw"',  # unterminated modified UTF-7 shift
     ],
 )
 def test_list_errors(line: str) -> None:
@@ -1304,8 +1303,45 @@ def test_mailbox_names_in_utf8(raw: str, expected: str) -> None:
     ],
 )
 def test_invalid_modified_utf7(raw: str) -> None:
-    command = invalid(f"a SELECT {raw}")
-    assert command.name == "SELECT" and "modified UTF-7" in command.reason
+    # A name to be made must be valid: one spelling on the wire for every mailbox.
+    command = invalid(f"a CREATE {raw}")
+    assert command.name == "CREATE" and "modified UTF-7" in command.reason
+    command = invalid(f"a RENAME Old {raw}")
+    assert command.name == "RENAME" and "modified UTF-7" in command.reason
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ('"&U,BTFw"', "&U,BTFw"),
+        ("&AGE-", "&AGE-"),
+        ('"&AOk-&AOk-"', "&AOk-&AOk-"),
+        ('"台北"', "台北"),
+        ('"tab\there"', "tab\there"),
+        # imaptest's atoms test: every ATOM-CHAR, with a "&" that starts no valid shift.
+        ("!#$&'+,-.0123456789:;<=>?@^_`|[}", "!#$&'+,-.0123456789:;<=>?@^_`|[}"),
+        ('"inbox&"', "inbox&"),
+    ],
+)
+def test_invalid_modified_utf7_names_a_mailbox_spelt_so(raw: str, expected: str) -> None:
+    # Any other command names the mailbox spelt that way, which the session does not find
+    # (NO [NONEXISTENT], as Dovecot answers NO), rather than BAD for a well-formed command.
+    assert parse(f"a SELECT {raw}") == Select("a", "SELECT", expected)
+    assert parse(f"a STATUS {raw} (MESSAGES)") == Status("a", "STATUS", expected, ("MESSAGES",))
+    assert parse(f"a RENAME {raw} New") == Rename("a", "RENAME", expected, "New")
+    listed = parse(f'a LIST "" {raw}')
+    assert isinstance(listed, ListCommand) and listed.patterns == (expected,)
+    listed = parse(f"a LIST {raw} %")
+    assert isinstance(listed, ListCommand) and listed.reference == expected
+
+
+def test_invalid_modified_utf7_list_pattern() -> None:
+    # imaptest's atoms test: LIST with such a pattern is OK and lists nothing.
+    line = 'a LIST "" !#$&\'+,-.0123456789:;<=>?@^_`|[}%*'
+    listed = parse(line)
+    assert isinstance(listed, ListCommand)
+    assert listed.patterns == ("!#$&'+,-.0123456789:;<=>?@^_`|[}%*",)
+    assert parse('a LIST "" "&U,BTFw"') == parse('a LIST "" "&U,BTFw"', utf8=True)
 
 
 def test_invalid_utf8_mailbox_name() -> None:

@@ -9,6 +9,7 @@ response is well-formed: literal sizes equal the octets that follow, no NUL outs
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import quopri
@@ -33,7 +34,7 @@ from courrier.imap.fetch import (
 from courrier.imap.types import FetchAttr, FetchItem, FetchName, FetchSection
 from courrier.message import parse
 from courrier.store.models import Flag, Message
-from tests.message.corpus import DATA, load, seg
+from tests.message.corpus import DATA, IMAPTEST_QP, IMAPTEST_QP_DECODED, load, seg
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -566,12 +567,98 @@ def test_binary_decodes_base64_and_quoted_printable() -> None:
     assert one(raw, FetchSection(part=(3,), binary=True, partial=(99, 5)))[1] == b""
 
 
-def test_binary_of_no_leaf_is_nil() -> None:
+def test_binary_of_no_such_part_is_nil() -> None:
     raw = load("26-base64-qp-html.eml")
-    for part in [(), (1,), (4,), (1, 3), (2, 1)]:
+    for part in [(4,), (1, 3), (2, 1), (0,)]:
         assert one(raw, FetchSection(part=part, binary=True))[1] is None, part
         assert one(raw, FetchSection(part=part, binary=True, size_only=True))[1] == "0", part
     assert one(raw, FetchSection(part=(1,), text="MIME", binary=True))[1] is None
+
+
+def _binary_form(raw: bytes) -> bytes:
+    """``raw`` with every base64 or quoted-printable leaf decoded, its header saying
+    ``Content-Transfer-Encoding: binary`` (in these messages the field ends the header): what
+    BINARY[] is expected to be, built without the MIME parser."""
+    cte = re.compile(
+        rb"Content-Transfer-Encoding: (base64|quoted-printable)\r\n\r\n(.*?)(?=\r\n--)", re.S
+    )
+
+    def decoded(match: re.Match[bytes]) -> bytes:
+        if match[1] == b"base64":
+            content = base64.b64decode(match[2])
+        else:
+            content = quopri.decodestring(match[2])
+        return b"Content-Transfer-Encoding: binary\r\n\r\n" + content
+
+    return cte.sub(decoded, raw)
+
+
+def test_binary_of_a_multipart_decodes_the_leaves_inside() -> None:
+    # imaptest fetch-binary-mime: BINARY[] and BINARY.SIZE[] of a multipart message are the
+    # whole message, not NIL and 0 (RFC 3516 §4.2 decodes what it can, down to the leaves).
+    raw = load("26-base64-qp-html.eml")
+    whole = _binary_form(raw)
+    assert whole.count(b"Content-Transfer-Encoding: binary\r\n") == 4
+    assert b"Content-Transfer-Encoding: base64" not in whole
+    assert b"Hello Xavier,\n" in whole and b"caf\xe9" in whole and b"\xff\xd8\xff\xe0" in whole
+    name, value = one(raw, FetchSection(binary=True))
+    assert (name, value) == (b"BINARY[]", Lit8(whole))  # the JPEG has NUL: literal8
+    assert one(raw, FetchSection(binary=True, size_only=True))[1] == str(len(whole))
+    # Part 1, a multipart/alternative: its body, from the first delimiter to the epilogue.
+    alternative = seg(whole, b'boundary="enc-alt"\r\n\r\n', b"\r\n--enc\r\n")
+    assert alternative.startswith(b"--enc-alt\r\n") and alternative.endswith(b"--enc-alt--\r\n")
+    assert one(raw, FetchSection(part=(1,), binary=True))[1] == alternative
+    assert one(raw, FetchSection(part=(1,), binary=True, size_only=True))[1] == str(
+        len(alternative)
+    )
+    # <origin.count> applies to the decoded octets.
+    name, value = one(raw, FetchSection(binary=True, partial=(100, 50)))
+    assert (name, value) == (b"BINARY[]<100>", whole[100:150])
+    name, value = one(raw, FetchSection(binary=True, partial=(len(whole) - 3, 50)))
+    assert value == whole[-3:] == b"-\r\n"
+
+
+def test_binary_of_a_7bit_multipart_is_the_message_as_stored() -> None:
+    # imaptest fetch-binary-mime: nothing to decode, so BINARY[] is the message (602 octets
+    # there), BINARY[n] of a message/rfc822 part the encapsulated message, header included.
+    raw = (
+        b"From: user@domain.org\r\nMime-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="foo\r\n bar"\r\n\r\n'
+        b"Root MIME prologue\r\n\r\n--foo bar\r\nContent-Type: text/x-myown\r\n\r\nhello\r\n"
+        b"\r\n--foo bar\r\nContent-Type: message/rfc822\r\n\r\n"
+        b'From: sub@domain.org\r\nContent-Type: multipart/alternative; boundary="sub1"\r\n\r\n'
+        b"Sub MIME prologue\r\n--sub1\r\nContent-Type: text/html\r\n\r\n<p>Hello</p>\r\n"
+        b"\r\n--sub1--\r\nSub MIME epilogue\r\n\r\n--foo bar--\r\nRoot MIME epilogue\r\n"
+    )
+    assert one(raw, FetchSection(binary=True)) == (b"BINARY[]", Lit(raw))
+    assert one(raw, FetchSection(binary=True, size_only=True))[1] == str(len(raw))
+    inner = seg(raw, b"message/rfc822\r\n\r\n", b"\r\n--foo bar--")
+    assert one(raw, FetchSection(part=(2,), binary=True))[1] == inner
+    assert one(raw, FetchSection(part=(2,), binary=True, size_only=True))[1] == str(len(inner))
+    assert one(raw, FetchSection(part=(1,), binary=True, size_only=True))[1] == "7"
+    assert one(raw, FetchSection(part=(2, 1), binary=True))[1] == b"<p>Hello</p>\r\n"
+
+
+def test_binary_of_quoted_printable_as_imaptest_expects() -> None:
+    # imaptest fetch-binary-mime-qp: trailing whitespace deleted (RFC 2045 §6.7 rule 3), soft
+    # line breaks joined, and the partials cut out of the decoded octets.
+    raw = (
+        b'Mime-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="foo"\r\n\r\n'
+        b"--foo\r\nContent-Type: text/x-myown; charset=us-ascii\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + IMAPTEST_QP + b"\r\n--foo--\r\n"
+    )
+    assert len(IMAPTEST_QP_DECODED) == 65
+    assert one(raw, FetchSection(part=(1,), binary=True, size_only=True))[1] == "65"
+    assert one(raw, FetchSection(part=(1,), binary=True))[1] == IMAPTEST_QP_DECODED
+    for origin, count, expected in [
+        (0, 10, b"hello\r\nbar"),
+        (10, 10, b"\r\nfoo\tbar\r"),
+        (20, 10, b"\nfoo\t \tb\r\n"),
+        (15, 10, b"\tbar\r\nfoo\t"),
+        (40, 100, b"oo b\r\nfoo\r\nbar\r\nfoo_bar\r\n"),
+    ]:
+        name, value = one(raw, FetchSection(part=(1,), binary=True, partial=(origin, count)))
+        assert (name, value) == (b"BINARY[1]<%d>" % origin, expected)
 
 
 def test_binary_of_whole_single_part_messages() -> None:
@@ -580,16 +667,27 @@ def test_binary_of_whole_single_part_messages() -> None:
     assert one(raw, FetchSection(binary=True, size_only=True))[1] == str(len(raw))
     assert one(raw, FetchSection(part=(1,), binary=True))[1] == text_of(raw)
     encoded = (
-        b"Subject: b64\r\nContent-Type: application/octet-stream\r\n"
-        b"Content-Transfer-Encoding: BASE64\r\n\r\nAAECAw==\r\n"
+        b"Subject: b64\r\nContent-Transfer-Encoding: BASE64\r\n"
+        b"Content-Type: application/octet-stream\r\n\r\nAAECAw==\r\n"
     )
-    assert one(encoded, FetchSection(binary=True))[1] == header_of(encoded) + b"\x00\x01\x02\x03"
+    # The decoded message says so: its Content-Transfer-Encoding field becomes "binary", at
+    # the end of the header.
+    header = (
+        b"Subject: b64\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Transfer-Encoding: binary\r\n\r\n"
+    )
+    assert one(encoded, FetchSection(binary=True))[1] == header + b"\x00\x01\x02\x03"
     assert one(encoded, FetchSection(part=(1,), binary=True)) == (
         b"BINARY[1]",
         Lit8(b"\x00\x01\x02\x03"),
     )
     size = one(encoded, FetchSection(binary=True, size_only=True))[1]
-    assert size == str(len(header_of(encoded)) + 4)
+    assert size == str(len(header) + 4)
+    # A folded field goes whole; a bare LF empty line stays as stored.
+    folded = b"Subject: qp\nContent-Transfer-Encoding:\n quoted-printable\nX-After: 1\n\na=3Db=\n"
+    assert one(folded, FetchSection(binary=True))[1] == (
+        b"Subject: qp\nX-After: 1\nContent-Transfer-Encoding: binary\r\n\na=b"
+    )
 
 
 def test_binary_of_a_comment_laden_encoding() -> None:
@@ -628,6 +726,10 @@ def test_unknown_transfer_encoding() -> None:
         assert (info.value.encoding, info.value.part) == ("x-uuencode", (1,))
     # BODY[1] does not care.
     assert body(raw, part=(1,)) == b"begin 644 f\r\n`\r\nend"
+    # Inside a section that is not that leaf, the part goes as it is, header and all.
+    for item in [FetchSection(binary=True), FetchSection(binary=True, size_only=True)]:
+        got = one(raw, item)[1]
+        assert got in (raw, str(len(raw))), item
 
 
 # --- the whole corpus ---------------------------------------------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from courrier.imap.search import ThreadNode, format_threads, sort, thread
+from courrier.imap.search import ThreadNode, format_threads, sort, sort_address, thread
+from courrier.imap.thread import casemap
 from courrier.store.models import Message
 from tests.imap_search.test_search import mail, make_message, ts
 
@@ -103,6 +104,108 @@ def test_sort_keeps_given_order_for_ties(rows: list[Message]) -> None:
 def test_sort_unknown_criterion(rows: list[Message]) -> None:
     with pytest.raises(ValueError, match="WEIGHT"):
         sort(rows, [("WEIGHT", False)])
+
+
+def _rows(**fields: list[str | None]) -> list[Message]:
+    """Messages 1, 2, ... with the given header values (one list per field of ``mail``),
+    arrived a minute apart in that order."""
+    count = len(next(iter(fields.values())))
+    return [
+        make_message(
+            mail(**{name: values[i] for name, values in fields.items()}),  # type: ignore[arg-type]
+            i + 1,
+            internal_date=ts(2024, 3, 4, 10, i),
+        )
+        for i in range(count)
+    ]
+
+
+def _order(rows: list[Message], name: str, reverse: bool = False) -> list[int]:
+    return [m.uid for m in sort(rows, [(name, reverse)])]
+
+
+# imaptest's sort-subject messages (their Subject fields; 9 has none).
+_IMAPTEST_SUBJECTS: list[str | None] = [
+    "a",
+    "C",
+    "b",
+    "_",
+    "[foo] Fwd: [bar] Re: fw: b (fWd)  (fwd)",
+    "b (a)",
+    "Re: [FWD: c]",
+    "[xyz]",
+    None,
+    "=?iso-8859-1?q?_?=",
+    "Re: =?utf-8?q?b?=",
+    "=?iso-8859-1?q?RE:_C?=",
+    "=?us-ascii?b?UmU6IGM=?=",
+    "Ad: Re: Ad: Re: Ad: x",
+    "re: [fwd: [fwd: re: [fwd: babylon]]]",
+]
+
+
+def test_sort_subject_compares_titlecase_as_imaptest_expects() -> None:
+    # i;unicode-casemap (RFC 5051 §2) maps letters to titlecase: "[xyz]" (0x5B) and "_" (0x5F)
+    # sort after every letter, not before as they would after lower-casing.
+    rows = _rows(subject=_IMAPTEST_SUBJECTS)
+    assert _order(rows, "SUBJECT") == [9, 10, 1, 14, 3, 5, 11, 6, 15, 2, 7, 12, 13, 8, 4]
+    assert _order(rows, "SUBJECT", True) == [4, 8, 2, 7, 12, 13, 15, 6, 3, 5, 11, 14, 1, 9, 10]
+
+
+def test_casemap() -> None:
+    assert casemap("a") == casemap("A") < casemap("[") < casemap("_")
+    assert casemap("Émile") == casemap("ÉMILE") == casemap("E\u0301mile")
+    assert casemap("ﬁle") == casemap("FILE")
+    assert casemap("straße") != casemap("strasse")  # ß has no simple titlecase mapping
+
+
+def test_sort_addresses_a_group_counts_by_its_name() -> None:
+    # imaptest sort-addresses: RFC 5256 §3 sorts on the addr-mailbox of the first address of
+    # the ENVELOPE's list, which for a group is its start, the group's name: "user2" here,
+    # equal to message 1's "user2@domain2.org" (a tie: sequence order), not "blah".
+    rows = _rows(
+        from_=["user2@domain2.org", "user2@domain1.org", "user1@domain1.org"],
+        to=["foo bar <user2@domain2.org>", "user2@domain1.org", "user1@domain1.org"],
+        cc=["user2@domain2.org (foo bar)", "user2: blah@domain1.org;", "user1@domain1.org"],
+    )
+    for name in ("FROM", "TO", "CC"):
+        assert _order(rows, name) == [3, 1, 2], name
+        assert _order(rows, name, True) == [1, 2, 3], name
+        assert [m.uid for m in sort(rows, [(name, False), ("ARRIVAL", True)])] == [3, 2, 1]
+    assert sort_address(rows[1], "cc") == "user2"
+    assert sort_address(rows[0], "cc") == "user2"
+    # Encoded group names are decoded; an empty group still has its name.
+    grouped = _rows(to=["=?utf-8?q?caf=C3=A9?=: x@y;", "empty:;", "Zed: ;, a@b"])
+    assert [sort_address(m, "to") for m in grouped] == ["café", "empty", "Zed"]
+
+
+def test_sort_display_to_groups_by_name() -> None:
+    # imaptest sort-display-to (RFC 5957): a group's name is what is displayed for it.
+    rows = _rows(
+        to=[
+            "foo bar <a@b.c>",
+            "b@c.d",
+            "d",
+            "=?iso-8859-1?q?foo_aar?= <e@f.g>",
+            "=?iso-8859-1?q?foo_car?= <f@g.h>",
+            "a: xx@xx.org, yy@yy.org;",
+            "z: aa@aa.org, bb@bb.org;",
+            "empty:;",
+        ]
+    )
+    assert _order(rows, "DISPLAYTO") == [6, 2, 3, 8, 4, 1, 5, 7]
+    assert _order(rows, "DISPLAYTO", True) == [7, 5, 1, 4, 8, 3, 2, 6]
+    froms = _rows(
+        from_=[
+            "foo bar <a@b.c>",
+            "b@c.d",
+            "d",
+            "=?iso-8859-1?q?foo_aar?= <e@f.g>",
+            "=?iso-8859-1?q?foo_car?= <f@g.h>",
+        ]
+    )
+    assert _order(froms, "DISPLAYFROM") == [2, 3, 4, 1, 5]
+    assert _order(froms, "DISPLAYFROM", True) == [5, 1, 4, 3, 2]
 
 
 # -- THREAD=REFERENCES (RFC 5256 §2.2) -------------------------------------------------------

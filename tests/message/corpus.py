@@ -32,3 +32,14 @@ def lit(text: str | bytes) -> bytes:
     """An IMAP literal (RFC 9051 §4.3) of ``text`` in UTF-8."""
     data = text.encode() if isinstance(text, str) else text
     return b"{%d}\r\n" % len(data) + data
+
+
+# The encoded part of imaptest's fetch-binary-mime-qp test, and what Dovecot decodes it to
+# (65 octets; imaptest checks BINARY.SIZE[1] and BINARY[1] octet for octet).
+IMAPTEST_QP = (
+    b"hello  \r\nbar=\r\n\r\nfoo\t=\r\nbar\r\nfoo\t \t= \r\n=62\r\nfoo = \t\r\nbar\r\n"
+    b"foo =\r\n=62\r\nfoo  \r\nbar=\r\n\r\nfoo_bar\r\n"
+)
+IMAPTEST_QP_DECODED = (
+    b"hello\r\nbar\r\nfoo\tbar\r\nfoo\t \tb\r\nfoo bar\r\nfoo b\r\nfoo\r\nbar\r\nfoo_bar\r\n"
+)

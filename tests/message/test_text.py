@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from courrier.message.text import (
     decode_base64,
     decode_charset,
+    decode_quoted_printable,
     decode_transfer,
     html_to_text,
 )
+from tests.message.corpus import IMAPTEST_QP, IMAPTEST_QP_DECODED
 
 
 @pytest.mark.parametrize(
@@ -39,6 +44,65 @@ def test_decode_transfer() -> None:
     assert decode_transfer(base64.b64encode(b"\x00\xff"), "base64") == b"\x00\xff"
     for identity in ("7bit", "8bit", "binary", "x-uuencode", ""):
         assert decode_transfer(b"as is=41", identity) == b"as is=41"
+
+
+@pytest.mark.parametrize(
+    ("data", "octets"),
+    [
+        (IMAPTEST_QP, IMAPTEST_QP_DECODED),
+        # RFC 2045 §6.7 rule 3: trailing whitespace is deleted, whatever the line break.
+        (b"a  \r\nb\t\nc \t", b"a\r\nb\nc"),
+        # Whitespace inside a line, and encoded whitespace at its end, stay.
+        (b"a \t b=20\r\n", b"a \t b \r\n"),
+        (b"a=09\r\n", b"a\t\r\n"),
+        # Rule 5: "=" ending a line (trailing whitespace after it deleted first) joins lines.
+        (b"a=\r\nb", b"ab"),
+        (b"a=\nb", b"ab"),
+        (b"a= \t\r\nb", b"ab"),
+        (b"a = \r\nb", b"a b"),
+        (b"end=", b"end"),
+        # Rule 1: "=XY", lower-case digits accepted; anything else after "=" stays as it is.
+        (b"=3D=3d=C3=A9", b"==\xc3\xa9"),
+        (b"=ZZ =4 =", b"=ZZ =4 "),
+        # One pass: a soft line break never makes "=4" and "1" into "=41".
+        (b"=4=\r\n1", b"=41"),
+        (b"=3D41", b"=41"),
+        # "_" is a space only in encoded words (RFC 2047 §4.2).
+        (b"foo_bar", b"foo_bar"),
+        (b"", b""),
+    ],
+)
+def test_decode_quoted_printable(data: bytes, octets: bytes) -> None:
+    assert decode_quoted_printable(data) == octets
+    assert decode_transfer(data, "quoted-printable") == octets
+
+
+_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
+
+
+def _reference_qp(data: bytes) -> bytes:
+    """RFC 2045 §6.7 read line by line, the plain way, to check the one-pass decoder."""
+    out: list[bytes] = []
+    lines = data.split(b"\n")
+    for number, line in enumerate(lines):
+        last = number == len(lines) - 1
+        eol = b"" if last else b"\r\n" if line.endswith(b"\r") else b"\n"
+        if eol == b"\r\n":
+            line = line[:-1]
+        line = line.rstrip(b" \t")  # rule 3
+        if line.endswith(b"="):  # rule 5
+            line, eol = line[:-1], b""
+        out.append(_HEX.sub(lambda m: bytes((int(m[1], 16),)), line) + eol)
+    return b"".join(out)
+
+
+_QP_PIECES = [b"=", b"=", b"\r\n", b"\n", b"\r", b" ", b"\t", b"A", b"f", b"3", b"D", b"g"]
+
+
+@settings(max_examples=2000)
+@given(st.lists(st.sampled_from(_QP_PIECES), max_size=16).map(b"".join))
+def test_decode_quoted_printable_as_read_line_by_line(data: bytes) -> None:
+    assert decode_quoted_printable(data) == _reference_qp(data)
 
 
 @pytest.mark.parametrize(

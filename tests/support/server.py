@@ -50,8 +50,9 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
 
 
 @contextlib.asynccontextmanager
-async def start_server(data_dir: Path) -> AsyncIterator[Running]:
-    """A server on ``data_dir`` with example.org, bob@example.org and sales@example.org."""
+async def start_server(data_dir: Path, **overrides: object) -> AsyncIterator[Running]:
+    """A server on ``data_dir`` with example.org, bob@example.org and sales@example.org;
+    ``overrides`` are settings by dotted name (``imap.plaintext_on_loopback``)."""
     offset = free_offset()
     settings = config.load(
         env={},
@@ -60,6 +61,7 @@ async def start_server(data_dir: Path) -> AsyncIterator[Running]:
             "server.hostname": "mx.example.org",
             "server.port_offset": offset,
             "server.listen": ["127.0.0.1"],
+            **overrides,
         },
     )
     server = Server(settings)

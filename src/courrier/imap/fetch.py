@@ -17,9 +17,13 @@ Choices where the RFCs leave room (Dovecot's behaviour unless said otherwise):
 - NUL, which no IMAP string may carry (RFC 9051 §4.3 CHAR8), is sent as 0x80 in BODY[...] and
   RFC822* contents, octet for octet, so sizes and partial offsets stay those of the stored
   message (what Dovecot does).
-- BINARY[...] of something that is not a leaf (a multipart, or a part that does not exist) is
-  ``NIL`` and its BINARY.SIZE is 0. Content with NUL goes as literal8 (RFC 3516 §4.2); BINARY[]
-  of a single-part message is its header followed by its decoded body.
+- BINARY[...] of a part that does not exist is ``NIL`` and its BINARY.SIZE is 0. Content
+  with NUL goes as literal8 (RFC 3516 §4.2). BINARY of a multipart or message/rfc822 part, and
+  BINARY[] (the whole message, header included), is the section as stored with the body of
+  every leaf inside it decoded, the header of each decoded leaf saying
+  ``Content-Transfer-Encoding: binary`` instead of what it said (what Dovecot does), so the
+  result is still a well-formed MIME entity; a nested leaf in an encoding this server cannot
+  undo is left as it is (only a leaf asked for by itself answers ``NO [UNKNOWN-CTE]``).
 - Response names repeat the section normalised: part numbers, the upper-cased section text and
   field names, ``<origin>`` for a partial fetch (also for BINARY, §7.5.2), never PEEK.
 - An item asked twice is answered once (the first time it was asked).
@@ -169,12 +173,15 @@ class _Source:
     """The message octets, with its MIME tree parsed at most once, and only when needed: the
     top header's extent (all RFC822.HEADER and BODY[HEADER.FIELDS ...] need) is cheaper."""
 
-    __slots__ = ("_root", "_top", "raw")
+    __slots__ = ("_root", "_top", "binary", "raw")
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
         self._root: MimePart | None = None
         self._top: tuple[int, int] | None = None
+        # Decoded BINARY sections by part number: BINARY.SIZE[1] and BINARY[1] in one FETCH
+        # decode once.
+        self.binary: dict[tuple[int, ...], bytes | None] = {}
 
     def root(self) -> MimePart:
         if self._root is None:
@@ -301,46 +308,67 @@ def _encoding(part: MimePart) -> str:
     return words[0].strip(b"\"'").decode("latin-1").lower() if words else ""
 
 
-def _binary_part(source: _Source, item: FetchSection) -> tuple[MimePart, str] | None:
-    """The leaf part a BINARY section names (RFC 3516 §4.2, RFC 9051 §6.4.5) and its
-    transfer encoding; None when there is no such leaf."""
-    if item.text is not None:
-        return None  # section-binary is part numbers only
-    part = source.root().find(item.part)
-    if part is None or part.is_multipart:
-        return None
+_CTE_FIELD = frozenset((b"CONTENT-TRANSFER-ENCODING",))
+_CTE_BINARY = b"Content-Transfer-Encoding: binary\r\n"
+
+
+def _binary_header(raw: bytes, part: MimePart) -> bytes:
+    """The header of a leaf whose body BINARY decodes: its Content-Transfer-Encoding fields
+    replaced by ``Content-Transfer-Encoding: binary`` (RFC 3516 §4.2 leaves this open; it is
+    Dovecot's choice), ended by the empty line as stored."""
+    kept = _header_fields(raw, part.header_start, part.header_end, _CTE_FIELD, False)
+    return kept[:-2] + _CTE_BINARY + (raw[part.header_end : part.body_start] or b"\r\n")
+
+
+def _binary_entity(raw: bytes, part: MimePart, with_header: bool, out: list[bytes]) -> None:
+    """Append the decoded form of ``part`` (its header too if ``with_header``): a leaf's body
+    decoded when base64 or quoted-printable, the preamble, delimiter lines and epilogue of a
+    multipart as stored around its decoded children, an encapsulated message whole."""
     encoding = _encoding(part)
-    if encoding not in _IDENTITY_CTE and encoding not in _DECODED_CTE:
-        raise UnknownCTE(encoding, item.part)
-    return part, encoding
+    decode = not part.children and encoding in _DECODED_CTE
+    if with_header:
+        out.append(
+            _binary_header(raw, part) if decode else raw[part.header_start : part.body_start]
+        )
+    if not part.children:
+        body = raw[part.body_start : part.body_end]
+        out.append(decode_transfer(body, encoding) if decode else body)
+        return
+    pos = part.body_start
+    for child in part.children:
+        out.append(raw[pos : child.header_start])
+        _binary_entity(raw, child, True, out)
+        pos = child.body_end
+    out.append(raw[pos : part.body_end])
 
 
 def _binary_content(source: _Source, item: FetchSection) -> bytes | None:
-    """The decoded octets of ``BINARY[section]`` (before any partial), or None."""
-    found = _binary_part(source, item)
-    if found is None:
-        return None
-    part, encoding = found
-    raw = source.raw
-    body = raw[part.body_start : part.body_end]
-    if encoding in _DECODED_CTE:
-        body = decode_transfer(body, encoding)
-    if not item.part:  # BINARY[]: the whole (single-part) message, its body decoded
-        return raw[part.header_start : part.body_start] + body
-    return body
+    """The decoded octets of ``BINARY[section]`` (RFC 3516 §4.2, RFC 9051 §6.4.5) before any
+    partial, or None when there is no such part. ``BINARY[]`` is the whole message, header
+    included; ``BINARY[n]`` is the body of part n (for a message/rfc822 part, the encapsulated
+    message with its header). Raises :class:`UnknownCTE` for a leaf in an encoding that this
+    server cannot undo."""
+    if item.text is not None:
+        return None  # section-binary is part numbers only
+    if item.part in source.binary:
+        return source.binary[item.part]
+    part = source.root().find(item.part)
+    content: bytes | None = None
+    if part is not None:
+        encoding = _encoding(part)
+        if not part.children and encoding not in _IDENTITY_CTE and encoding not in _DECODED_CTE:
+            raise UnknownCTE(encoding, item.part)
+        out: list[bytes] = []
+        _binary_entity(source.raw, part, not item.part, out)
+        content = b"".join(out)
+    source.binary[item.part] = content
+    return content
 
 
 def _binary_size(source: _Source, item: FetchSection) -> int:
     """``BINARY.SIZE[section]`` (RFC 3516 §4.2): the size of the decoded section, 0 if none."""
-    found = _binary_part(source, item)
-    if found is None:
-        return 0
-    part, encoding = found
-    if encoding in _DECODED_CTE:
-        size = len(decode_transfer(source.raw[part.body_start : part.body_end], encoding))
-    else:
-        size = part.body_end - part.body_start
-    return size if item.part else size + part.body_start - part.header_start
+    content = _binary_content(source, item)
+    return 0 if content is None else len(content)
 
 
 def _section(out: list[bytes], source: _Source, item: FetchSection, name: bytes) -> None:

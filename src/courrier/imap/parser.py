@@ -821,23 +821,37 @@ class _Parser:
             raise _Bad(f"Expected {what}")
         return _int(digits, low, high, what)
 
-    def mailbox(self) -> str:
-        """mailbox = "INBOX" / astring, decoded; INBOX in any case is "INBOX" (§9)."""
-        return self.mailbox_name(self.astring())
+    def mailbox(self, *, new: bool = False) -> str:
+        """mailbox = "INBOX" / astring, decoded; INBOX in any case is "INBOX" (§9). ``new``:
+        the name of a mailbox to be made (CREATE, RENAME's second name), see
+        :meth:`mailbox_name`."""
+        return self.mailbox_name(self.astring(), new=new)
 
-    def mailbox_name(self, raw: bytes) -> str:
+    def mailbox_name(self, raw: bytes, *, new: bool = False) -> str:
+        """A mailbox name as text: UTF-8 when the client uses it, else modified UTF-7 (RFC
+        3501 §5.1.3).
+
+        A rev1 name that is not valid modified UTF-7 (``&`` starting no valid shift, 8-bit
+        octets) names the mailbox spelt that way, as text, so that SELECT, STATUS, APPEND and
+        the like answer NO for a mailbox that does not exist instead of BAD for a command
+        that is well-formed (imaptest's atoms test; Dovecot answers NO too). Only a name to be
+        made (``new``) must be valid, so that every mailbox has one spelling on the wire.
+        """
         if self.utf8:
             name = _text(raw)
         else:
-            # RFC 3501 §5.1.3: 7-bit modified UTF-7.
             try:
                 name = mutf7.decode(raw.decode("ascii"))
             except ValueError:
-                raise _Bad("Invalid modified UTF-7 mailbox name") from None
+                if new:
+                    raise _Bad("Invalid modified UTF-7 mailbox name") from None
+                name = _text(raw)
         return "INBOX" if name.upper() == "INBOX" else name
 
     def list_mailbox(self) -> str:
-        """list-mailbox = 1*list-char / string, decoded like a mailbox name (not INBOX)."""
+        """list-mailbox = 1*list-char / string, decoded like a mailbox name (not INBOX); a
+        rev1 pattern that is not valid modified UTF-7 is taken as it is spelt, and matches
+        what such a mailbox name would."""
         cur = self.cur
         if cur.peek() == _DQUOTE:
             raw = self.quoted()
@@ -853,7 +867,7 @@ class _Parser:
         try:
             return mutf7.decode(raw.decode("ascii"))
         except ValueError:
-            raise _Bad("Invalid modified UTF-7 mailbox pattern") from None
+            return _text(raw)
 
     def open_list(self) -> bool:
         """Consume "("; then True if the list is empty (its ")" consumed too)."""
@@ -1084,7 +1098,7 @@ class _Parser:
 
     def create(self) -> Command:
         self.cur.sp()
-        mailbox = self.mailbox()
+        mailbox = self.mailbox(new=True)
         special: list[str] = []
         if not self.end_or_sp():
             # RFC 4466 create-params; RFC 6154 §3: "USE" SP "(" [use-attr *(SP use-attr)] ")"
@@ -1113,7 +1127,7 @@ class _Parser:
         self.cur.sp()
         old = self.mailbox()
         self.cur.sp()
-        return Rename(self.tag, self.name, old, self.mailbox())
+        return Rename(self.tag, self.name, old, self.mailbox(new=True))
 
     def getquota(self) -> Command:
         self.cur.sp()

@@ -69,6 +69,7 @@ __all__ = [
     "search",
     "sent_time",
     "sort",
+    "sort_address",
     "thread",
 ]
 
@@ -631,34 +632,70 @@ def _sent_day(envelope: bytes, sent: int) -> datetime.date:
     return _EPOCH + datetime.timedelta(days=sent // 86400)
 
 
-def display_address(envelope: bytes, which: Literal["from", "to"]) -> str:
-    """RFC 5957 §2 DISPLAYFROM/DISPLAYTO key: the display name of the first address of From
-    (or To) when it has a non-empty one, else its addr-spec; "" without an address."""
-    index = 2 if which == "from" else 5
+#: The address fields SORT looks at: their place in the ENVELOPE (RFC 9051 §7.5.2), the row's
+#: decoded text of the field and the row's stored RFC 5256 sort key.
+_ADDRESS_FIELDS: dict[str, tuple[int, str, str]] = {
+    "from": (2, "from_", "sort_from"),
+    "to": (5, "to", "sort_to"),
+    "cc": (6, "cc", "sort_cc"),
+}
+
+
+def _first_address(envelope: bytes, index: int) -> list[_Item] | None:
+    """The first address of the ENVELOPE's address list at ``index``, as its four items
+    ``[name, adl, mailbox, host]``: a mailbox, or the start of a group (host NIL, the group's
+    name as mailbox); None when the list is NIL or holds no such entry."""
     fields = _parse_envelope(envelope, index + 1)
     addresses = fields[index] if fields is not None and len(fields) > index else None
     if not isinstance(addresses, list):
-        return ""
+        return None
     for address in addresses:
-        if not isinstance(address, list) or len(address) < 4:
-            continue
-        name, _, mailbox, host = address[:4]
-        if not isinstance(host, bytes):
-            continue  # a group's start or end marker
-        if isinstance(name, bytes):
-            display = decode_words(name).strip()
-            if display:
-                return display
-        local = decode_8bit(mailbox) if isinstance(mailbox, bytes) else ""
-        return f"{local}@{decode_8bit(host)}" if host else local
-    return ""
+        if isinstance(address, list) and len(address) >= 4 and address[2] is not None:
+            return address
+    return None
+
+
+def sort_address(m: Message, which: Literal["from", "to", "cc"]) -> str:
+    """RFC 5256 §3 FROM/TO/CC key: the addr-mailbox of the first address of the field, as the
+    ENVELOPE has it; for a group (``To: team: a@x, b@y;``) that is the group's start, whose
+    mailbox is the group's name (RFC 9051 §7.5.2), as in Dovecot. "" without an address.
+
+    The row's stored key (``Message.sort_from`` ...) is the first mailbox *outside* groups:
+    the same whenever the field starts with no group, which its decoded text tells (a group is
+    written ``name: members;``, so a text without ``:`` has none); the ENVELOPE is read only
+    for the others.
+    """
+    index, text_attr, key_attr = _ADDRESS_FIELDS[which]
+    if ":" not in getattr(m, text_attr):
+        return str(getattr(m, key_attr))
+    address = _first_address(m.envelope, index)
+    if address is None:
+        return ""
+    mailbox, host = address[2], address[3]
+    if not isinstance(mailbox, bytes):
+        return ""
+    return decode_8bit(mailbox) if isinstance(host, bytes) else decode_words(mailbox)
+
+
+def display_address(envelope: bytes, which: Literal["from", "to"]) -> str:
+    """RFC 5957 §2 DISPLAYFROM/DISPLAYTO key: the display name of the first address of From
+    (or To) when it has a non-empty one, else its addr-spec; a group's name when the field
+    starts with a group (as Dovecot sorts); "" without an address."""
+    address = _first_address(envelope, _ADDRESS_FIELDS[which][0])
+    if address is None:
+        return ""
+    name, _, mailbox, host = address[:4]
+    if not isinstance(host, bytes):  # the start of a group: its name
+        return decode_words(mailbox).strip() if isinstance(mailbox, bytes) else ""
+    if isinstance(name, bytes):
+        display = decode_words(name).strip()
+        if display:
+            return display
+    local = decode_8bit(mailbox) if isinstance(mailbox, bytes) else ""
+    return f"{local}@{decode_8bit(host)}" if host else local
 
 
 # -- SORT (RFC 5256 §3, RFC 5957) ---------------------------------------------------------------
-
-
-def _text_key(attr: str) -> Callable[[Message], str]:
-    return lambda m: casemap(str(getattr(m, attr)))
 
 
 _SORT_KEYS: dict[str, Callable[[Message], int | str]] = {
@@ -666,10 +703,10 @@ _SORT_KEYS: dict[str, Callable[[Message], int | str]] = {
     "DATE": sent_time,
     "SIZE": lambda m: m.size,
     # Text compares by i;unicode-casemap (RFC 5051), approximated by ``casemap``.
-    "SUBJECT": _text_key("sort_subject"),
-    "FROM": _text_key("sort_from"),
-    "TO": _text_key("sort_to"),
-    "CC": _text_key("sort_cc"),
+    "SUBJECT": lambda m: casemap(m.sort_subject),
+    "FROM": lambda m: casemap(sort_address(m, "from")),
+    "TO": lambda m: casemap(sort_address(m, "to")),
+    "CC": lambda m: casemap(sort_address(m, "cc")),
     "DISPLAYFROM": lambda m: casemap(display_address(m.envelope, "from")),
     "DISPLAYTO": lambda m: casemap(display_address(m.envelope, "to")),
 }

@@ -445,44 +445,41 @@ class Session:
         await self.tagged(cmd.tag, "OK", f"{cmd.name} completed")
 
     async def cmd_list(self, cmd: t.Command) -> None:
+        """LIST (RFC 9051 §6.3.9, RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154) and
+        rev1's LSUB (RFC 3501 §6.3.9)."""
         assert isinstance(cmd, t.ListCommand) and self.account is not None
-        lsub = cmd.name == "LSUB"
+        select, returns = set(cmd.select), set(cmd.returns)
+        if (
+            not select <= _LIST_SELECT
+            or not returns <= _LIST_RETURN
+            or ("RECURSIVEMATCH" in select and not select - {"RECURSIVEMATCH", "REMOTE"})
+        ):
+            await self._bad(cmd.tag, "Unknown or invalid LIST options")
+            return
         if cmd.patterns == ("",):
-            # RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root.
+            # An empty pattern asks for the delimiter and the root.
             await self.send(b'* %s (\\Noselect) "/" ""\r\n' % cmd.name.encode())
             await self.tagged(cmd.tag, "OK", f"{cmd.name} completed")
             return
-        boxes = await self.store.list_mailboxes(self.account.id)
-        names = {b.name for b in boxes}
+        boxes = {b.name: b for b in await self.store.list_mailboxes(self.account.id)}
+        subscribed = set(await self.store.list_subscriptions(self.account.id))
         regexes = [_pattern(cmd.reference, p) for p in cmd.patterns]
-        subscribed_only = lsub or "SUBSCRIBED" in cmd.select
-        special_only = "SPECIAL-USE" in cmd.select
-        for box in boxes:
-            if not any(r.fullmatch(box.name) for r in regexes):
-                continue
-            if subscribed_only and not box.subscribed:
-                continue
-            if special_only and not box.special_use:
-                continue
-            # RFC 3348 CHILDREN: always said, whatever the return options.
-            has = any(n.startswith(box.name + DELIMITER) for n in names)
-            attrs = ["\\HasChildren" if has else "\\HasNoChildren"]
-            if box.subscribed and ("SUBSCRIBED" in cmd.returns or "SUBSCRIBED" in cmd.select):
-                attrs.append("\\Subscribed")
-            if box.special_use and (not lsub):
-                attrs.append(box.special_use)
-            line = (
-                b"* "
-                + cmd.name.encode()
-                + b" ("
-                + " ".join(attrs).encode()
-                + b') "/" '
-                + self.name_out(box.name)
-                + b"\r\n"
-            )
-            await self.send(line)
-            if cmd.status:
-                await self._status_line(box, cmd.status)
+        for name, attrs, childinfo in _list_entries(
+            boxes,
+            subscribed,
+            regexes,
+            lsub=cmd.name == "LSUB",
+            select=select,
+            returns=returns,
+            rev2=self.rev2,
+        ):
+            line = b'* %s (%s) "/" ' % (cmd.name.encode(), " ".join(attrs).encode())
+            line += self.name_out(name)
+            if childinfo:
+                line += b' ("CHILDINFO" ("SUBSCRIBED"))'
+            await self.send(line + b"\r\n")
+            if cmd.status and name in boxes:
+                await self._status_line(boxes[name], cmd.status)
         await self.tagged(cmd.tag, "OK", f"{cmd.name} completed")
 
     async def cmd_status(self, cmd: t.Command) -> None:
@@ -778,7 +775,12 @@ class Session:
                     await self.send(line)
             if state is not None:
                 row = replace(row, flags=state.flags, keywords=state.keywords, modseq=state.modseq)
-            raw = await self.store.read_message(row.id) if needs_raw else None
+            raw = None
+            if needs_raw:
+                try:
+                    raw = await self.store.read_message(row.id)
+                except NotFound:
+                    continue  # expunged by another session since the rows were read
             await self.send(
                 fetching.render(
                     seq,
@@ -989,6 +991,75 @@ def _uses_modseq(key: t.SearchKey) -> bool:
     if isinstance(key, t.AndKey):
         return any(_uses_modseq(k) for k in key.keys)
     return False
+
+
+_LIST_SELECT = {"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"}
+_LIST_RETURN = {"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"}
+
+
+def _list_entries(
+    boxes: dict[str, Mailbox],
+    subscribed: set[str],
+    regexes: Sequence[re.Pattern[str]],
+    *,
+    lsub: bool,
+    select: set[str],
+    returns: set[str],
+    rev2: bool,
+) -> list[tuple[str, list[str], bool]]:
+    """(name, attributes, CHILDINFO SUBSCRIBED) for each LIST/LSUB answer, sorted by name."""
+
+    def matches(name: str) -> bool:
+        return any(r.fullmatch(name) for r in regexes)
+
+    def has_children(name: str) -> bool:
+        return any(n.startswith(name + DELIMITER) for n in boxes)
+
+    entries: dict[str, tuple[list[str], bool]] = {}
+    if lsub:
+        # RFC 3501 §6.3.9: a "%" that stops above a subscribed name lists that level,
+        # \Noselect unless it is itself subscribed.
+        for name in subscribed:
+            parts = name.split(DELIMITER)
+            for depth in range(1, len(parts) + 1):
+                level = DELIMITER.join(parts[:depth])
+                if matches(level) and level not in entries:
+                    entries[level] = ([] if level in subscribed else ["\\Noselect"], False)
+        return [(n, *entries[n]) for n in sorted(entries)]
+    only_subscribed = "SUBSCRIBED" in select
+    candidates = subscribed if only_subscribed else set(boxes)
+    for name in candidates:
+        if not matches(name):
+            continue
+        box = boxes.get(name)
+        if "SPECIAL-USE" in select and (box is None or not box.special_use):
+            continue
+        attrs: list[str] = []
+        if box is None:
+            attrs.append("\\NonExistent" if rev2 or only_subscribed else "\\Noselect")
+        else:
+            attrs.append("\\HasChildren" if has_children(name) else "\\HasNoChildren")
+        if name in subscribed and (only_subscribed or "SUBSCRIBED" in returns):
+            attrs.append("\\Subscribed")
+        if box is not None and box.special_use:
+            attrs.append(box.special_use)
+        entries[name] = (attrs, False)
+    if "RECURSIVEMATCH" in select:
+        # RFC 5258 §3.5: a matching name with a selected (subscribed) descendant that the
+        # pattern does not match itself is listed with CHILDINFO, selected or not.
+        for name in subscribed:
+            if matches(name):
+                continue
+            parts = name.split(DELIMITER)
+            for depth in range(1, len(parts)):
+                parent = DELIMITER.join(parts[:depth])
+                if not matches(parent):
+                    continue
+                attrs, _ = entries.get(parent, ([], False))
+                if parent not in entries and parent in boxes and "CHILDREN" in returns:
+                    attrs = ["\\HasChildren" if has_children(parent) else "\\HasNoChildren"]
+                entries[parent] = (attrs, True)
+    return [(n, *entries[n]) for n in sorted(entries)]
 
 
 def _pattern(reference: str, pattern: str) -> re.Pattern[str]:

@@ -20,6 +20,7 @@ Choices within the RFC's latitude:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -101,12 +102,28 @@ def format_threads(
 # -- shared pieces -----------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
+def _titlecase(char: str) -> str:
+    """The simple titlecase mapping of one character (UnicodeData.txt field 14): Python only
+    has the full one, which differs where it gives several characters (``ß`` → ``Ss``); those
+    characters have no simple mapping and stay as they are."""
+    title = char.title()
+    return title if len(title) == 1 else char
+
+
 def casemap(text: str) -> str:
-    """A comparison key approximating i;unicode-casemap (RFC 5051 §2): case folded, then NFKD
-    decomposed, so "Émile" sorts with "emile" and "ﬁle" equals "file"."""
+    """A comparison key for i;unicode-casemap (RFC 5051 §2): every character mapped to its
+    titlecase, NFKD decomposed, compared as code points (which orders as UTF-8 octets do).
+
+    Titlecase is upper case for nearly every letter, so ``[`` (0x5B) and ``_`` (0x5F) sort
+    after the letters, as Dovecot sorts them: lower-casing would put them before. The mapping
+    is applied again after decomposition, so that compatibility characters compare with
+    their plain forms whatever their case (``ﬁle`` with ``FILE``).
+    """
     if text.isascii():
-        return text.lower()
-    return unicodedata.normalize("NFKD", text.casefold())
+        return text.upper()
+    mapped = "".join(map(_titlecase, text))
+    return "".join(map(_titlecase, unicodedata.normalize("NFKD", mapped)))
 
 
 def _sent(m: Message) -> int:

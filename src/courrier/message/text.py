@@ -108,13 +108,44 @@ def decode_base64(data: bytes) -> bytes:
     return b"".join(_base64_chunk(chunk) for chunk in data.split(b"="))
 
 
+# RFC 2045 §6.7 rule 3: spaces and tabs ending an encoded line "MUST be deleted".
+_QP_TRAILING_SPACE = re.compile(rb"[ \t]+(?=\r?\n|\Z)")
+# Once they are: "=" ending a line (or the data) is a soft line break (rule 5), removed with
+# its line break; "=XY" is an octet (rule 1; lower-case hex digits accepted, as robust
+# decoders do). One pass, so that what one rule produces is never read by another.
+_QP_TOKEN = re.compile(rb"=(?:\r?\n|\Z)|=([0-9A-Fa-f]{2})")
+# An "=" that starts neither: binascii.a2b_qp reads some of those its own way ("==" is "=").
+_QP_ODD_EQUALS = re.compile(rb"=(?![0-9A-Fa-f]{2}|\r?\n|\Z)")
+_HEX_OCTETS = {b"%02x" % n: bytes((n,)) for n in range(256)}
+
+
+def _qp_token(match: re.Match[bytes]) -> bytes:
+    hex_digits = match[1]
+    return b"" if hex_digits is None else _HEX_OCTETS[hex_digits.lower()]
+
+
+def decode_quoted_printable(data: bytes) -> bytes:
+    """RFC 2045 §6.7 quoted-printable.
+
+    Spaces and tabs ending an encoded line are deleted (rule 3), so ``foo =`` followed by
+    a space and a tab at the end of a line is a soft line break; ``=`` at the end of a line
+    (or of the data) joins that line to the next (rule 5); ``=XY`` is the octet XY. Line
+    breaks are kept as written (CRLF or bare LF). An ``=`` that starts none of these stays
+    as it is, as does ``_`` (a space only in encoded words, RFC 2047 §4.2).
+    """
+    data = _QP_TRAILING_SPACE.sub(b"", data)
+    if _QP_ODD_EQUALS.search(data) is None:
+        return binascii.a2b_qp(data)  # the same reading, in C, of well-formed data
+    return _QP_TOKEN.sub(_qp_token, data)
+
+
 def decode_transfer(data: bytes, encoding: str) -> bytes:
     """Undo a Content-Transfer-Encoding (RFC 2045 §6); identity encodings and unknown ones
     return the octets unchanged. ``encoding`` is lower case."""
     if encoding == "base64":
         return decode_base64(data)
     if encoding == "quoted-printable":
-        return binascii.a2b_qp(data)
+        return decode_quoted_printable(data)
     return data
 
 

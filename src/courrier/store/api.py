@@ -246,6 +246,10 @@ class Store:
     async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
         await self.backend.write(lambda: mailboxes.set_subscribed(account_id, name, subscribed))
 
+    async def list_subscriptions(self, account_id: int) -> list[str]:
+        """Subscribed names, including those of mailboxes that no longer exist."""
+        return await self.backend.read(lambda: mailboxes.list_subscriptions(account_id))
+
     # -- messages --------------------------------------------------------------------------
 
     async def append(

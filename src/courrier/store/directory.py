@@ -180,6 +180,7 @@ def remove_account(address: str) -> Tx[None]:
     for (mailbox_id,) in boxes:
         yield from mailboxes.drop_mailbox_contents(int(mailbox_id))
     yield run("DELETE FROM mailboxes WHERE account_id = ?", account.id)
+    yield run("DELETE FROM subscriptions WHERE account_id = ?", account.id)
     yield run("DELETE FROM changes WHERE account_id = ?", account.id)
     yield run("DELETE FROM aliases WHERE target = ?", address)
     yield run("DELETE FROM accounts WHERE id = ?", account.id)

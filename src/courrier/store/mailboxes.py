@@ -16,9 +16,11 @@ DELIMITER = "/"
 # -- mailboxes -----------------------------------------------------------------------------
 
 _MAILBOX_COLUMNS = (
-    "id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed, "
-    "first_recent_uid"
+    "id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, "
+    "EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = mailboxes.account_id "
+    "AND s.name = mailboxes.name), first_recent_uid"
 )
+_SUBSCRIBE = "INSERT INTO subscriptions (account_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING"
 
 
 def _mailbox(r: Row, counts: Row | None = None) -> Mailbox:
@@ -56,15 +58,16 @@ def insert_mailbox(
     account_id: int, name: str, special_use: str | None, now: int, *, subscribed: bool
 ) -> Tx[int]:
     row = yield one(
-        "INSERT INTO mailboxes (account_id, name, special_use, uidvalidity, subscribed, "
-        "created_at) VALUES (?, ?, ?, 0, ?, ?) RETURNING id",
+        "INSERT INTO mailboxes (account_id, name, special_use, uidvalidity, created_at) "
+        "VALUES (?, ?, ?, 0, ?) RETURNING id",
         account_id,
         name,
         special_use,
-        int(subscribed),
         now,
     )
     mailbox_id = int(row[0])
+    if subscribed:
+        yield run(_SUBSCRIBE, account_id, name)
     # Ids are never reused and the clock only moves on, so a re-created name gets a new
     # UIDVALIDITY, and so does a database built anew (RFC 9051 §2.3.1.1).
     yield run(
@@ -163,10 +166,14 @@ def rename_mailbox(account_id: int, old: str, new: str, now: int) -> Tx[None]:
     for mailbox_id, name in children:
         if str(name) != old and not str(name).startswith(old + DELIMITER):
             continue
+        renamed = new + str(name)[len(old) :]
+        yield run("UPDATE mailboxes SET name = ? WHERE id = ?", renamed, int(mailbox_id))
+        # Subscriptions follow the mailbox, as Dovecot's do.
         yield run(
-            "UPDATE mailboxes SET name = ? WHERE id = ?",
-            new + str(name)[len(old) :],
-            int(mailbox_id),
+            "UPDATE subscriptions SET name = ? WHERE account_id = ? AND name = ?",
+            renamed,
+            account_id,
+            str(name),
         )
         yield from _log_mailbox_change(account_id, int(mailbox_id))
     # Parents of the new name are created as CREATE would (RFC 9051 §6.3.6).
@@ -189,14 +196,19 @@ def delete_mailbox(account_id: int, name: str) -> Tx[None]:
 
 
 def set_subscribed(account_id: int, name: str, subscribed: bool) -> Tx[None]:
-    count = yield run(
-        "UPDATE mailboxes SET subscribed = ? WHERE account_id = ? AND name = ?",
-        int(subscribed),
-        account_id,
-        check_mailbox_name(name),
+    """SUBSCRIBE / UNSUBSCRIBE a name, whether or not such a mailbox exists (RFC 9051 §6.3.7)."""
+    name = check_mailbox_name(name)
+    if subscribed:
+        yield run(_SUBSCRIBE, account_id, name)
+    else:
+        yield run("DELETE FROM subscriptions WHERE account_id = ? AND name = ?", account_id, name)
+
+
+def list_subscriptions(account_id: int) -> Tx[list[str]]:
+    found = yield rows(
+        "SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name", account_id
     )
-    if count == 0:
-        raise NotFound(f"The mailbox {name} does not exist.")
+    return [str(r[0]) for r in found]
 
 
 def drop_mailbox_contents(mailbox_id: int) -> Tx[None]:

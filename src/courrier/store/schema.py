@@ -213,7 +213,19 @@ def _v3() -> Migration:
     return Migration(3, "first recent UID of each mailbox", statements, statements)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1(), _v2(), _v3())
+def _v4() -> Migration:
+    # RFC 9051 §6.3.7: subscriptions are names, kept even when the mailbox does not exist
+    # (LIST-EXTENDED reports those as \NonExistent). ``mailboxes.subscribed`` is no longer read.
+    statements = (
+        "CREATE TABLE subscriptions (account_id BIGINT NOT NULL REFERENCES accounts(id), "
+        "name TEXT NOT NULL, PRIMARY KEY (account_id, name))",
+        "INSERT INTO subscriptions (account_id, name) "
+        "SELECT account_id, name FROM mailboxes WHERE subscribed = 1",
+    )
+    return Migration(4, "subscriptions independent of mailboxes", statements, statements)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1(), _v2(), _v3(), _v4())
 
 LATEST = MIGRATIONS[-1].version
 
