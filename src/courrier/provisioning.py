@@ -157,9 +157,16 @@ async def authenticate(store: Store, address: str, password: str) -> Account | N
         # Same cost as a real check, so timing does not reveal which addresses exist.
         await passwords.verify_async(_dummy_hash(), password)
         return None
+    if _LOGINS.hit(account.address, account.password_hash, password):
+        return account
     if await passwords.verify_async(account.password_hash, password):
+        _LOGINS.remember(account.address, account.password_hash, password)
         return account
     return None
+
+
+#: This process's recently verified logins (see :class:`passwords.LoginCache`).
+_LOGINS = passwords.LoginCache()
 
 
 async def sasl_advance(

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.store.helpers import make_message
+from tests.support.scram import ScramClient
 from tests.support.server import PASSWORD, Running, client_tls
 
 USER = "bob@example.org"
@@ -216,10 +217,10 @@ async def test_idle_push_of_an_smtp_delivery(running: Running) -> None:
         tag = c._new_tag()  # type: ignore[attr-defined]
         c.send(tag + b" IDLE\r\n")
         assert c.readline().startswith(b"+")
-        started = time.perf_counter()
         smtp_send(running, make_message(42))
+        accepted = time.perf_counter()  # the 250: the message is in the mailbox
         line = c.readline()
-        latency = time.perf_counter() - started
+        latency = time.perf_counter() - accepted
         c.send(b"DONE\r\n")
         while not c.readline().startswith(tag):
             pass
@@ -228,9 +229,9 @@ async def test_idle_push_of_an_smtp_delivery(running: Running) -> None:
 
     line, latency = await in_thread(idle_and_deliver)
     assert line == b"* 1 EXISTS\r\n"
-    # The push itself is measured by the benchmark; here: well within the 100 ms,
-    # the SMTP conversation included.
-    assert latency < 5
+    # Pushed, not polled: the benchmark measures the latency (tens of ms); a loose bound here
+    # only tells push from a periodic check.
+    assert latency < 1
 
 
 async def test_two_sessions_see_each_other(running: Running) -> None:
@@ -331,33 +332,6 @@ async def test_authenticate(running: Running, mechanism: str) -> None:
 
 
 def scram_login(c: imaplib.IMAP4) -> str:
-    import base64
-    import hashlib
-    import hmac
-    import secrets
-
-    nonce = secrets.token_urlsafe(12)
-    first_bare = f"n={USER},r={nonce}"
-    state: dict[str, bytes] = {}
-
-    def step(challenge: bytes) -> bytes:
-        if not state:
-            state["first"] = b"sent"
-            return ("n,," + first_bare).encode()
-        if "server_first" not in state:
-            server_first = challenge.decode()
-            state["server_first"] = challenge
-            fields = dict(x.split("=", 1) for x in server_first.split(","))
-            salt = base64.b64decode(fields["s"])
-            salted = hashlib.pbkdf2_hmac("sha256", PASSWORD.encode(), salt, int(fields["i"]))
-            client_key = hmac.digest(salted, b"Client Key", "sha256")
-            stored = hashlib.sha256(client_key).digest()
-            without_proof = f"c=biws,r={fields['r']}"
-            auth = f"{first_bare},{server_first},{without_proof}".encode()
-            signature = hmac.digest(stored, auth, "sha256")
-            proof = bytes(a ^ b for a, b in zip(client_key, signature, strict=True))
-            return f"{without_proof},p={base64.b64encode(proof).decode()}".encode()
-        return b""
-
-    typ, _ = c.authenticate("SCRAM-SHA-256", step)
+    client = ScramClient(USER, PASSWORD)
+    typ, _ = c.authenticate("SCRAM-SHA-256", client.step)
     return str(typ)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import time
 
 import pytest
 
@@ -63,3 +64,23 @@ def test_policy_accepts_generated_passwords() -> None:
         generated = passwords.generate_password()
         passwords.check_policy(generated, min_length=10, address="alice@example.org")
         assert len(generated) == 20
+
+
+def test_login_cache_hits_only_the_same_password_and_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = passwords.LoginCache(ttl=60, size=2)
+    cache.remember("bob@example.org", "hash-1", "right password")
+    assert cache.hit("bob@example.org", "hash-1", "right password")
+    assert not cache.hit("bob@example.org", "hash-1", "wrong password")
+    assert not cache.hit("carol@example.org", "hash-1", "right password")
+    # A password change (a new stored hash) forgets the entry.
+    assert not cache.hit("bob@example.org", "hash-2", "right password")
+    assert not cache.hit("bob@example.org", "hash-1", "right password")
+    # Entries expire, and the cache keeps at most ``size`` of them.
+    cache.remember("a@x.org", "h", "p")
+    now = time.monotonic()
+    monkeypatch.setattr(time, "monotonic", lambda: now + 61)
+    assert not cache.hit("a@x.org", "h", "p")
+    monkeypatch.setattr(time, "monotonic", lambda: now)
+    for name in ("a", "b", "c"):
+        cache.remember(f"{name}@x.org", "h", "p")
+    assert not cache.hit("a@x.org", "h", "p") and cache.hit("c@x.org", "h", "p")

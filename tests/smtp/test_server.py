@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import smtplib
 import ssl
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.store.helpers import make_message
+from tests.support.scram import ScramClient
 from tests.support.server import PASSWORD, Running, client_tls, inbox, start_server
 
 
@@ -165,3 +167,19 @@ def big_message(n: int) -> bytes:
 def send(port: int, raw: bytes) -> None:
     with smtplib.SMTP("127.0.0.1", port) as c:
         c.sendmail("alice@example.net", ["bob@example.org"], raw)
+
+
+async def test_submission_scram_sha256(running: Running) -> None:
+    def talk() -> tuple[int, bytes]:
+        client = ScramClient("bob@example.org", PASSWORD)
+        with smtplib.SMTP("127.0.0.1", running.port("submission")) as c:
+            c.starttls(context=client_tls())
+            c.ehlo()
+            code, challenge = c.docmd("AUTH", "SCRAM-SHA-256")
+            while code == 334:
+                answer = client.step(base64.b64decode(challenge))
+                code, challenge = c.docmd(base64.b64encode(answer).decode())
+            return code, challenge
+
+    code, text = await asyncio.to_thread(talk)
+    assert code == 235, text
