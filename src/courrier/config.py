@@ -114,6 +114,20 @@ class IMAPSettings:
 
 
 @dataclass(frozen=True)
+class POP3Settings:
+    #: Seconds a logged-in client may stay silent (RFC 1939 §3: at least 10 minutes).
+    idle_timeout: int = 600
+    #: Seconds a client has to log in.
+    login_timeout: int = 60
+    #: Simultaneous connections from one IP address.
+    max_connections_per_ip: int = 50
+    #: Simultaneous connections per listener (POP3 sessions are short: fetch and quit).
+    max_connections: int = 1000
+    #: Allow USER/PASS and AUTH PLAIN without TLS from loopback (local tools).
+    plaintext_on_loopback: bool = False
+
+
+@dataclass(frozen=True)
 class TLSSettings:
     #: PEM certificate chain and key; empty means a self-signed pair in ``<data>/tls/``.
     cert_file: str = ""
@@ -156,6 +170,7 @@ class Settings:
     accounts: AccountSettings = field(default_factory=AccountSettings)
     smtp: SMTPSettings = field(default_factory=SMTPSettings)
     imap: IMAPSettings = field(default_factory=IMAPSettings)
+    pop3: POP3Settings = field(default_factory=POP3Settings)
     tls: TLSSettings = field(default_factory=TLSSettings)
     dns: DNSSettings = field(default_factory=DNSSettings)
     listeners: ListenersSettings = field(default_factory=ListenersSettings)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from courrier.config import Settings
 from courrier.imap.server import IMAPServer
+from courrier.pop3.server import MaildropLocks, POP3Server
 from courrier.security.certificates import describe, ensure_certificate, server_context
 from courrier.smtp.server import SMTPServer
 from courrier.store import Store, open_store
@@ -53,12 +54,17 @@ def listeners(services: Services) -> list[Listener]:
     submissions = SMTPServer(settings, store, tls, submission=True, implicit_tls=True)
     imap = IMAPServer(settings, store, tls)
     imaps = IMAPServer(settings, store, tls)
+    locks = MaildropLocks()  # one POP3 session per maildrop, whichever port it came in on
+    pop3 = POP3Server(settings, store, tls, locks=locks)
+    pop3s = POP3Server(settings, store, tls, implicit_tls=True, locks=locks)
     return [
         Listener("smtp", mx.handle),
         Listener("submission", submission.handle),
         Listener("submissions", submissions.handle, implicit_tls=True),
         Listener("imap", imap.handle),
         Listener("imaps", imaps.handle, implicit_tls=True),
+        Listener("pop3", pop3.handle),
+        Listener("pop3s", pop3s.handle, implicit_tls=True),
     ]
 
 
