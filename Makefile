@@ -35,10 +35,12 @@ lint: $(VENV)/.test-installed
 	$(BIN)/mypy
 
 ## bench: benchmarks, printed (add --record to append them to bench/RESULTS.md); the SMTP one
-## compares with a private Postfix instance (apt-get install postfix; needs root).
+## compares with a private Postfix instance (apt-get install postfix), the IMAP one with Dovecot
+## (apt-get install dovecot-imapd); both need root.
 bench: $(VENV)/.test-installed
 	$(BIN)/python -m bench.store_append
 	$(BIN)/python -m bench.smtp_accept
+	$(BIN)/python -m bench.imap_bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info
