@@ -310,3 +310,14 @@ async def test_change_feed_wakes_subscribers(store: Store) -> None:
         assert await waiter == appended.modseq
         assert await sub.wait(appended.modseq - 1) == appended.modseq  # already seen: no wait
     assert store.feed.subscribers(account.id) == 0
+
+
+async def test_read_messages_in_one_go(store: Store) -> None:
+    account = await new_account(store)
+    inbox = await store.mailbox(account.id, "INBOX")
+    big = make_message(2, size=300_000)  # a blob file, not inline
+    first = await store.append(inbox.id, make_message(1), prefix=b"X-Hop: 1\r\n")
+    second = await store.append(inbox.id, big)
+    found = await store.read_messages([first.message_id, second.message_id, 999_999])
+    assert found == {first.message_id: b"X-Hop: 1\r\n" + make_message(1), second.message_id: big}
+    assert await store.read_messages([]) == {}

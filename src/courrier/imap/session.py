@@ -54,6 +54,8 @@ DELIMITER = "/"
 MAX_AUTH_FAILURES = 3
 #: Commands answered BAD before the connection is closed.
 MAX_BAD = 20
+#: Messages whose octets FETCH reads from the store at once.
+_RAW_BATCH = 200
 #: Output buffered before the session waits for the client to read it.
 FLUSH_AT = 256 * 1024
 
@@ -760,7 +762,12 @@ class Session:
         wants_flags = any(isinstance(i, t.FetchAttr) and i.name == "FLAGS" for i in items)
         rows = await self._rows(sel, uids)
         needs_raw = fetching.needs_raw(items)
-        for row in rows:
+        raws: dict[int, bytes] = {}
+        for index, row in enumerate(rows):
+            if needs_raw and row.id not in raws and index % _RAW_BATCH == 0:
+                # Bodies come in batches: one store read for many messages, not one each.
+                batch = [r.id for r in rows[index : index + _RAW_BATCH] if r.id >= 0]
+                raws = await self.store.read_messages(batch)
             if row.id < 0:
                 continue  # expunged elsewhere, not yet announced: nothing to show
             seq = sel.seq_of(row.uid)
@@ -777,9 +784,8 @@ class Session:
                 row = replace(row, flags=state.flags, keywords=state.keywords, modseq=state.modseq)
             raw = None
             if needs_raw:
-                try:
-                    raw = await self.store.read_message(row.id)
-                except NotFound:
+                raw = raws.get(row.id)
+                if raw is None:
                     continue  # expunged by another session since the rows were read
             await self.send(
                 fetching.render(

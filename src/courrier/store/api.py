@@ -334,6 +334,17 @@ class Store:
             data = await asyncio.to_thread(self.blobs.read, path)
         return prefix + data
 
+    async def read_messages(self, message_ids: Sequence[int]) -> dict[int, bytes]:
+        """Several messages as stored, in one read; ids that are gone are left out."""
+        found = await self.backend.read(lambda: messages.blob_locations(message_ids))
+        out: dict[int, bytes] = {}
+        for message_id, (prefix, data, path) in found.items():
+            if data is None:
+                assert self.blobs is not None and path is not None
+                data = await asyncio.to_thread(self.blobs.read, path)
+            out[message_id] = prefix + data
+        return out
+
     async def list_messages(
         self, mailbox_id: int, first_uid: int = 1, last_uid: int | None = None
     ) -> list[Message]:
