@@ -262,7 +262,8 @@ class Client:
     def recv(self) -> None:
         chunk = self.sock.recv(1 << 20)
         if not chunk:
-            raise ConnectionError(f"{self.name}: connection closed by the server")
+            last = bytes(self.buf[-200:]).decode(errors="replace").strip()
+            raise ConnectionError(f"{self.name}: connection closed by the server after {last!r}")
         self.buf += chunk
 
     def line(self) -> bytes:
@@ -690,16 +691,31 @@ def enter_idle(clients: Sequence[Client], mailboxes: Sequence[str], batch: int =
                 pass
 
 
-def open_idlers(server: Server, count: int, batch: int = 50) -> list[Client]:
-    """``count`` logged-in connections."""
+def open_idlers(server: Server, count: int, failures: list[str], batch: int = 50) -> list[Client]:
+    """``count`` logged-in connections; a LOGIN that fails is tried again on a new connection
+    (up to 3 times), and why it failed goes into ``failures``."""
     clients: list[Client] = []
     for start in range(0, count, batch):
         group = [Client(server.port, server.name) for _ in range(min(batch, count - start))]
         tags = [c.send(f'LOGIN {server.user} "{PASSWORD}"') for c in group]
         for client, tag in zip(group, tags, strict=True):
-            if client.reply(tag, time.perf_counter()).status != "OK":
-                raise IMAPError(f"{server.name}: LOGIN of an idler failed")
-        clients.extend(group)
+            try:
+                reply = client.reply(tag, time.perf_counter())
+                if reply.status == "OK":
+                    clients.append(client)
+                    continue
+                failures.append(reply.data[-200:].decode(errors="replace").strip())
+            except ConnectionError as exc:
+                failures.append(str(exc))
+            client.close()
+            for attempt in range(3):
+                try:
+                    clients.append(server.login())
+                    break
+                except (ConnectionError, IMAPError) as exc:
+                    failures.append(str(exc))
+                    if attempt == 2:
+                        raise
     return clients
 
 
@@ -831,6 +847,7 @@ class IdleResult:
     own: Pushes
     inbox: Pushes
     setup_seconds: float
+    login_failures: list[str]
 
 
 def idle_phase(server: Server, count: int, deliveries: int, herd: int, gap: float) -> IdleResult:
@@ -845,7 +862,8 @@ def idle_phase(server: Server, count: int, deliveries: int, herd: int, gap: floa
     time.sleep(2)
     rss0, pss0, procs0 = tree_memory(server.proc.pid)
     started = time.perf_counter()
-    idlers = open_idlers(server, count)
+    failures: list[str] = []
+    idlers = open_idlers(server, count, failures)
     enter_idle(idlers, names)
     setup = time.perf_counter() - started
     time.sleep(3)
@@ -877,6 +895,7 @@ def idle_phase(server: Server, count: int, deliveries: int, herd: int, gap: floa
         own=own,
         inbox=inbox,
         setup_seconds=setup,
+        login_failures=failures,
     )
 
 
@@ -1112,6 +1131,12 @@ def main() -> int:
                         "of set-up",
                         file=sys.stderr,
                     )
+        for name, result in idle.items():
+            if result.login_failures:
+                notes.append(
+                    f"{name}: {len(result.login_failures)} idler LOGINs failed and were tried "
+                    f"again, first: {result.login_failures[0]}"
+                )
         warnings = [
             line
             for line in dovecot.log_lines("Warning") + dovecot.log_lines("Error")
