@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import ssl
 import zlib
@@ -19,7 +18,7 @@ import zlib
 from courrier.config import Settings
 from courrier.imap import parser
 from courrier.imap.session import Logout, Session
-from courrier.security.limits import ConnectionLimits
+from courrier.security.limits import ConnectionLimits, is_loopback
 from courrier.store import Store
 
 log = logging.getLogger("courrier.imap")
@@ -128,7 +127,7 @@ class IMAPServer:
         self, peer: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         conn = _Connection(reader, writer, self.tls, parser.CommandReader())
-        session = Session(self.settings, self.store, conn, peer=peer, loopback=_loopback(peer))
+        session = Session(self.settings, self.store, conn, peer=peer, loopback=is_loopback(peer))
         log.info("[%s]: connect", peer)
         try:
             conn.write(session.greeting())
@@ -172,10 +171,3 @@ class IMAPServer:
                 return
             else:
                 await session.run(event)
-
-
-def _loopback(peer: str) -> bool:
-    try:
-        return ipaddress.ip_address(peer).is_loopback
-    except ValueError:
-        return False

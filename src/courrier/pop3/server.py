@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import ssl
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from courrier import provisioning
 from courrier.config import Settings
 from courrier.pop3 import proto
 from courrier.security import sasl
-from courrier.security.limits import ConnectionLimits
+from courrier.security.limits import ConnectionLimits, is_loopback
 from courrier.store import Account, Mailbox, NotFound, Store, StoreError
 
 log = logging.getLogger("courrier.pop3")
@@ -133,12 +132,7 @@ class POP3Server:
                 )
 
     def _plaintext_ok(self, session: _Session) -> bool:
-        if not self.settings.pop3.plaintext_on_loopback:
-            return False
-        try:
-            return ipaddress.ip_address(session.peer).is_loopback
-        except ValueError:
-            return False
+        return self.settings.pop3.plaintext_on_loopback and is_loopback(session.peer)
 
     async def _converse(
         self,

@@ -1,4 +1,5 @@
-"""Connection limits shared by the protocol listeners: per client address and in all.
+"""Connection limits shared by the protocol listeners: per client address and in all, and
+the loopback test behind their ``plaintext_on_loopback`` settings.
 
 A listener asks :meth:`ConnectionLimits.admit` before greeting a client and calls
 :meth:`ConnectionLimits.release` when the conversation is over (Postfix's
@@ -6,6 +7,16 @@ A listener asks :meth:`ConnectionLimits.admit` before greeting a client and call
 """
 
 from __future__ import annotations
+
+import ipaddress
+
+
+def is_loopback(peer: str) -> bool:
+    """Whether a client address is the machine itself (plaintext logins may be allowed there)."""
+    try:
+        return ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        return False
 
 
 class ConnectionLimits:
