@@ -45,6 +45,7 @@ from courrier.store.models import Flag, Message
 
 __all__ = [
     "UnknownCTE",
+    "columns",
     "format_flags",
     "format_internal_date",
     "needs_raw",
@@ -72,6 +73,24 @@ _SEEN_ATTRS = frozenset(("RFC822", "RFC822.TEXT"))
 def needs_raw(items: Sequence[FetchItem]) -> bool:
     """Whether any item needs the message octets: body sections, BINARY[.SIZE], RFC822*."""
     return any(isinstance(item, FetchSection) or item.name in _RAW_ATTRS for item in items)
+
+
+#: The row's content columns (see ``Store.list_messages``) each attribute needs.
+_ATTR_COLUMNS = {
+    "ENVELOPE": "envelope",
+    "BODYSTRUCTURE": "bodystructure",
+    "BODY": "body",
+    "PREVIEW": "preview",
+}
+
+
+def columns(items: Sequence[FetchItem]) -> frozenset[str]:
+    """The content columns of the message row that rendering ``items`` reads."""
+    return frozenset(
+        _ATTR_COLUMNS[item.name]
+        for item in items
+        if isinstance(item, FetchAttr) and item.name in _ATTR_COLUMNS
+    )
 
 
 def sets_seen(items: Sequence[FetchItem]) -> bool:

@@ -1,4 +1,4 @@
-"""The selected mailbox as one session sees it: sequence numbers, known flags, pending news.
+"""The selected mailbox as one session sees it: sequence numbers, known keywords, pending news.
 
 RFC 9051 §2.3.1.2: message sequence numbers are the session's own view, renumbered only when
 the session is told of an expunge. Changes made elsewhere (another session, a delivery) are
@@ -6,34 +6,55 @@ found in the store's change log and turned into untagged responses by :meth:`Sel
 at the moments the RFC allows: EXISTS and FETCH FLAGS at any command's end, EXPUNGE (or
 VANISHED, RFC 7162 §3.2.10) never while a FETCH, STORE or SEARCH by sequence number is being
 answered (§7.5.1) — those are kept pending until the next command that allows them.
+
+A session keeps only what numbering needs: the UIDs in sequence order, 4 octets each, in an
+array that sessions of the same mailbox share while their views agree (:func:`_shared`), so
+thousands of sessions idling on one large mailbox hold it once. Flags are not kept: FETCH
+and STORE answer from the store's rows, and a flag change made elsewhere is announced as it
+is read from the change log.
 """
 
 from __future__ import annotations
 
 import bisect
+import weakref
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from courrier.imap.fetch import format_flags
 from courrier.imap.types import SequenceSet, format_sequence_set
 from courrier.store import ChangeKind, Flag, Mailbox, MessageState, Store
 
-_SYSTEM_FLAGS = (
-    (Flag.SEEN, b"\\Seen"),
-    (Flag.ANSWERED, b"\\Answered"),
-    (Flag.FLAGGED, b"\\Flagged"),
-    (Flag.DELETED, b"\\Deleted"),
-    (Flag.DRAFT, b"\\Draft"),
-)
+#: The newest UID array of each mailbox, for sessions to share (weakly held).
+_LATEST: dict[int, weakref.ref[array[int]]] = {}
 
 
-def flag_list(flags: Flag | int, keywords: Iterable[str], *, recent: bool = False) -> bytes:
+def _shared(mailbox_id: int, uids: array[int]) -> array[int]:
+    """``uids``, or an equal array another session of the mailbox already holds.
+
+    Arrays handed out here are never changed in place: a session that learns of a change
+    builds a new one and shares that.
+    """
+    ref = _LATEST.get(mailbox_id)
+    latest = ref() if ref is not None else None
+    if latest is not None and latest == uids:
+        return latest
+
+    def gone(dead: weakref.ref[array[int]]) -> None:
+        if _LATEST.get(mailbox_id) is dead:
+            del _LATEST[mailbox_id]
+
+    _LATEST[mailbox_id] = weakref.ref(uids, gone)
+    return uids
+
+
+def flag_list(flags: Flag | int, keywords: Sequence[str], *, recent: bool = False) -> bytes:
     """``(\\Seen $Forwarded)``: the FLAGS value of a message (RFC 9051 §7.5.2); ``recent``
     adds rev1's ``\\Recent`` (RFC 3501 §2.3.2)."""
-    names = [name for bit, name in _SYSTEM_FLAGS if flags & bit]
     if recent:
-        names.append(b"\\Recent")
-    names.extend(k.encode() for k in keywords)
-    return b"(" + b" ".join(names) + b")"
+        return format_flags(flags, ("\\Recent", *keywords))
+    return format_flags(flags, keywords)
 
 
 @dataclass
@@ -41,10 +62,9 @@ class Selected:
     mailbox: Mailbox
     read_only: bool
     account_id: int
-    #: UIDs in sequence order: sequence number n is ``uids[n - 1]``.
-    uids: list[int] = field(default_factory=list)
-    #: What the client was last told of each message's flags and MODSEQ.
-    states: dict[int, MessageState] = field(default_factory=dict)
+    #: UIDs in sequence order: sequence number n is ``uids[n - 1]``. Shared: never changed in
+    #: place (see :func:`_shared`).
+    uids: array[int] = field(default_factory=lambda: array("I"))
     #: Highest MODSEQ of the account's change log already looked at.
     modseq: int = 0
     #: Expunged elsewhere, not yet announced (sequence numbers still count them).
@@ -66,24 +86,20 @@ class Selected:
         modseq: int,
         *,
         rev1: bool,
-    ) -> Selected:
+    ) -> tuple[Selected, list[MessageState]]:
+        """The session's view of ``mailbox``, and the state of each message as it was read
+        (for what SELECT reports: UNSEEN, HIGHESTMODSEQ, QRESYNC's changes)."""
         states = await store.list_states(mailbox.id)
-        sel = cls(
-            mailbox,
-            read_only,
-            account_id,
-            [s.uid for s in states],
-            {s.uid: s for s in states},
-            modseq,
-            rev1=rev1,
-        )
-        sel.keywords = {k for s in states for k in s.keywords}
+        uids = _shared(mailbox.id, array("I", [s.uid for s in states]))
+        sel = cls(mailbox, read_only, account_id, uids, modseq, rev1=rev1)
+        sel.keywords = {k for s in states if s.keywords for k in s.keywords}
         if rev1:
             first = mailbox.first_recent_uid
             if not read_only:  # EXAMINE looks without taking (RFC 3501 §6.3.2)
                 first, _ = await store.claim_recent(mailbox.id)
-            sel.recent = {u for u in sel.uids if u >= first}
-        return sel
+            if uids and uids[-1] >= first:
+                sel.recent = set(uids[bisect.bisect_left(uids, first) :])
+        return sel, states
 
     def flags_response(self) -> list[bytes]:
         """FLAGS and PERMANENTFLAGS with every keyword in use (RFC 9051 §7.3.5)."""
@@ -103,8 +119,8 @@ class Selected:
         self.keywords |= new
         return self.flags_response()
 
-    def flags_of(self, state: MessageState) -> bytes:
-        return flag_list(state.flags, state.keywords, recent=state.uid in self.recent)
+    def flags_of(self, uid: int, flags: Flag | int, keywords: Sequence[str]) -> bytes:
+        return flag_list(flags, keywords, recent=uid in self.recent)
 
     # -- numbers ---------------------------------------------------------------------------
 
@@ -119,21 +135,28 @@ class Selected:
     def resolve(self, numbers: SequenceSet, *, uid: bool, saved: Sequence[int] = ()) -> list[int]:
         """The UIDs (ascending) a sequence set or UID set names; ``$`` is ``saved``."""
         if numbers.saved:
-            known = set(self.uids)
-            return sorted(u for u in saved if u in known)
+            return sorted(u for u in set(saved) if self.seq_of(u) is not None)
         if uid:
             if not self.uids:
                 return []
             largest = self.uids[-1]
-            wanted: list[int] = []
+            ranges = []
             for first, last in numbers.ranges:
                 a = largest if first is None else first
                 b = largest if last is None else last
-                lo, hi = min(a, b), max(a, b)
+                ranges.append((min(a, b), max(a, b)))
+            ranges.sort()
+            wanted: list[int] = []
+            done = 0  # everything up to this UID is in ``wanted`` already
+            for lo, hi in ranges:
+                lo = max(lo, done + 1)
+                if lo > hi:
+                    continue
                 start = bisect.bisect_left(self.uids, lo)
                 end = bisect.bisect_right(self.uids, hi)
                 wanted.extend(self.uids[start:end])
-            return sorted(set(wanted))
+                done = max(done, hi)
+            return wanted
         return [
             self.uids[n - 1] for n in numbers.resolve(len(self.uids)) if 1 <= n <= len(self.uids)
         ]
@@ -162,55 +185,52 @@ class Selected:
         session's own changes, already reported)."""
         out: list[bytes] = []
         changes = await store.changes_since(self.account_id, self.modseq)
-        mine = [c for c in changes if c.mailbox_id == self.mailbox.id]
-        if changes:
-            self.modseq = max(c.modseq for c in changes)
-        known = set(self.uids)
+        if not changes:
+            if allow_expunge and self.pending_expunge:
+                out.extend(self._announce_expunges(self.pending_expunge, vanished=vanished))
+            return out
+        self.modseq = max(self.modseq, changes[-1].modseq)
+        box = self.mailbox.id
+        mine = [c for c in changes if c.mailbox_id == box]
         top = self.uids[-1] if self.uids else 0
         appended = {c.uid for c in mine if c.kind == ChangeKind.APPEND and c.uid > top}
         gone = {c.uid for c in mine if c.kind == ChangeKind.EXPUNGE}
         appended -= gone
-        self.pending_expunge |= gone & known
+        self.pending_expunge |= {u for u in gone if self.seq_of(u) is not None}
         flagged = {
             c.uid
             for c in mine
             if c.kind == ChangeKind.FLAGS
-            and c.uid in known
             and not (own and c.modseq in own)
             and c.uid not in self.pending_expunge
+            and self.seq_of(c.uid) is not None
         }
         if allow_expunge and self.pending_expunge:
             out.extend(self._announce_expunges(self.pending_expunge, vanished=vanished))
-            self.pending_expunge = set()
         if flagged:
-            fresh = await store.list_states(self.mailbox.id, min(flagged), max(flagged))
-            for state in fresh:
-                if state.uid not in flagged:
-                    continue
-                old = self.states.get(state.uid)
-                self.states[state.uid] = state
-                if old is not None and (old.flags, old.keywords) == (state.flags, state.keywords):
-                    continue
-                seq = self.seq_of(state.uid)
+            for state in await store.list_states(box, min(flagged), max(flagged)):
+                seq = self.seq_of(state.uid) if state.uid in flagged else None
                 if seq is not None:
                     out.extend(self.announce(state.keywords))
                     out.append(self.fetch_flags(seq, state, uid=vanished, modseq=condstore))
         if appended:
-            fresh = await store.list_states(self.mailbox.id, min(appended), max(appended))
-            added = []
-            for state in fresh:
-                if state.uid in appended and state.uid > (self.uids[-1] if self.uids else 0):
-                    self.uids.append(state.uid)
-                    self.states[state.uid] = state
-                    added.append(state.uid)
-            out.extend(self.announce(k for u in added for k in self.states[u].keywords))
-            out.append(b"* %d EXISTS\r\n" % len(self.uids))
-            if self.rev1:
-                first = self.mailbox.first_recent_uid
-                if not self.read_only:
-                    first, _ = await store.claim_recent(self.mailbox.id)
-                self.recent |= {u for u in added if u >= first}
-                out.append(b"* %d RECENT\r\n" % len(self.recent))
+            fresh = await store.list_states(box, min(appended), max(appended))
+            top = self.uids[-1] if self.uids else 0
+            added = [s for s in fresh if s.uid in appended and s.uid > top]
+            if added:
+                out.extend(self._add(added))
+                if self.rev1:
+                    first = self.mailbox.first_recent_uid
+                    if not self.read_only:
+                        first, _ = await store.claim_recent(box, below=added[-1].uid + 1)
+                    self.recent |= {s.uid for s in added if s.uid >= first}
+                    out.append(b"* %d RECENT\r\n" % len(self.recent))
+        return out
+
+    def _add(self, added: Sequence[MessageState]) -> list[bytes]:
+        self.uids = _shared(self.mailbox.id, self.uids + array("I", [s.uid for s in added]))
+        out = self.announce(k for s in added for k in s.keywords)
+        out.append(b"* %d EXISTS\r\n" % len(self.uids))
         return out
 
     def forget(self, uids: Iterable[int], *, vanished: bool) -> list[bytes]:
@@ -219,29 +239,22 @@ class Selected:
 
     def _announce_expunges(self, uids: set[int], *, vanished: bool) -> list[bytes]:
         present = sorted(u for u in uids if self.seq_of(u) is not None)
+        self.pending_expunge -= uids
         if not present:
             return []
         if vanished:  # RFC 7162 §3.2.10: QRESYNC clients get VANISHED instead of EXPUNGE
-            for u in present:
-                self._drop(u)
-            return [b"* VANISHED " + format_sequence_set(present).encode() + b"\r\n"]
-        out = []
-        for u in reversed(present):  # highest first: the numbers below stay valid
-            seq = self.seq_of(u)
-            assert seq is not None
-            out.append(b"* %d EXPUNGE\r\n" % seq)
-            self._drop(u)
+            out = [b"* VANISHED " + format_sequence_set(present).encode() + b"\r\n"]
+        else:
+            # Each EXPUNGE renumbers the messages after it (RFC 9051 §7.5.1): announced from
+            # the highest down, every number is still the one the client knows.
+            out = [b"* %d EXPUNGE\r\n" % (self.seq_of(u) or 0) for u in reversed(present)]
+        drop = set(present)
+        self.uids = _shared(self.mailbox.id, array("I", [u for u in self.uids if u not in drop]))
+        self.recent -= drop
         return out
 
-    def _drop(self, uid: int) -> None:
-        i = bisect.bisect_left(self.uids, uid)
-        del self.uids[i]
-        self.states.pop(uid, None)
-        self.pending_expunge.discard(uid)
-        self.recent.discard(uid)
-
     def fetch_flags(self, seq: int, state: MessageState, *, uid: bool, modseq: bool) -> bytes:
-        parts = [b"FLAGS " + self.flags_of(state)]
+        parts = [b"FLAGS " + self.flags_of(state.uid, state.flags, state.keywords)]
         if uid:
             parts.insert(0, b"UID %d" % state.uid)
         if modseq:

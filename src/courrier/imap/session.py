@@ -17,7 +17,7 @@ import datetime
 import logging
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -334,19 +334,17 @@ class Session:
             self.condstore = True
         account = await self.store.get_account_by_id(self.account.id)
         modseq = account.highestmodseq if account else 0
-        sel = await Selected.open(
+        sel, states = await Selected.open(
             self.store, box, self.account.id, read_only, modseq, rev1=not self.rev2
         )
         # The mailbox may have changed between those two reads: catch up quietly.
         await sel.poll(self.store, allow_expunge=True, vanished=True, condstore=False)
-        highest = max([box.highestmodseq, *(s.modseq for s in sel.states.values())])
+        highest = max([box.highestmodseq, *(s.modseq for s in states)])
         out = [*sel.flags_response(), b"* %d EXISTS\r\n" % sel.exists]
         if not self.rev2:
             out.append(b"* %d RECENT\r\n" % len(sel.recent))
-            first_unseen = next(
-                (i + 1 for i, u in enumerate(sel.uids) if not sel.states[u].flags & Flag.SEEN),
-                None,
-            )
+            unseen = (sel.seq_of(s.uid) for s in states if not s.flags & Flag.SEEN)
+            first_unseen = next((n for n in unseen if n is not None), None)
             if first_unseen is not None:
                 out.append(b"* OK [UNSEEN %d] First unseen\r\n" % first_unseen)
         out += [
@@ -359,7 +357,7 @@ class Session:
         for line in out:
             await self.send(line)
         if cmd.qresync is not None:
-            await self._qresync(sel, *cmd.qresync)
+            await self._qresync(sel, states, *cmd.qresync)
         self.selected = sel
         self.saved = []
         mode = "READ-ONLY" if read_only else "READ-WRITE"
@@ -368,6 +366,7 @@ class Session:
     async def _qresync(
         self,
         sel: Selected,
+        states: Sequence[MessageState],
         uidvalidity: int,
         modseq: int,
         known: t.SequenceSet | None,
@@ -382,7 +381,7 @@ class Session:
         gone = {
             c.uid
             for c in changes
-            if c.mailbox_id == sel.mailbox.id and c.uid not in sel.states and c.uid
+            if c.mailbox_id == sel.mailbox.id and c.uid and sel.seq_of(c.uid) is None
         }
         if known is not None:
             gone = {u for u in gone if known.contains(u, 2**63)}
@@ -390,11 +389,9 @@ class Session:
             await self.send(
                 b"* VANISHED (EARLIER) " + t.format_sequence_set(sorted(gone)).encode() + b"\r\n"
             )
-        for uid in sel.uids:
-            state = sel.states[uid]
-            if state.modseq > modseq:
-                seq = sel.seq_of(uid)
-                assert seq is not None
+        for state in states:
+            seq = sel.seq_of(state.uid)
+            if state.modseq > modseq and seq is not None:
                 await self.send(sel.fetch_flags(seq, state, uid=True, modseq=True))
 
     async def cmd_close(self, cmd: t.Command) -> None:
@@ -744,23 +741,22 @@ class Session:
             isinstance(i, t.FetchAttr) and i.name == "MODSEQ" for i in cmd.items
         ):
             await self._enable_condstore()
-        if cmd.changed_since is not None:
-            if cmd.vanished:
-                await self._vanished_since(sel, cmd.set, cmd.changed_since)
-            uids = [u for u in uids if sel.states[u].modseq > cmd.changed_since]
+        if cmd.changed_since is not None and cmd.vanished:
+            await self._vanished_since(sel, cmd.set, cmd.changed_since)
         items = cmd.items
-        seen_now: set[int] = set()
+        rows = await self._rows(sel, uids, fetching.columns(items))
+        if cmd.changed_since is not None:
+            rows = [r for r in rows if r.modseq > cmd.changed_since]
+        seen_now: dict[int, tuple[int, tuple[str, ...], int]] = {}
         own: set[int] = set()
         if fetching.sets_seen(items) and not sel.read_only:
-            unseen = [u for u in uids if not sel.states[u].flags & Flag.SEEN]
+            unseen = [r.uid for r in rows if r.id >= 0 and not r.flags & Flag.SEEN]
             if unseen:
                 changed, _ = await self.store.store_flags(sel.mailbox.id, unseen, "add", Flag.SEEN)
                 for uid, new_flags, keywords, modseq in changed:
-                    sel.states[uid] = MessageState(uid, modseq, Flag(new_flags), keywords)
-                    seen_now.add(uid)
+                    seen_now[uid] = (new_flags, keywords, modseq)
                     own.add(modseq)
         wants_flags = any(isinstance(i, t.FetchAttr) and i.name == "FLAGS" for i in items)
-        rows = await self._rows(sel, uids)
         needs_raw = fetching.needs_raw(items)
         raws: dict[int, bytes] = {}
         for index, row in enumerate(rows):
@@ -772,16 +768,17 @@ class Session:
                 continue  # expunged elsewhere, not yet announced: nothing to show
             seq = sel.seq_of(row.uid)
             assert seq is not None
-            state = sel.states.get(row.uid)
             row_items = items
-            if row.uid in seen_now and not wants_flags:
-                row_items = (*items, t.FetchAttr("FLAGS"))  # §6.4.5: \Seen set, say so
-            flags = sel.flags_of(state) if state else None
-            if state is not None:
-                for line in sel.announce(state.keywords):
+            now_seen = seen_now.get(row.uid)
+            if now_seen is not None:
+                new_flags, keywords, modseq = now_seen
+                row = replace(row, flags=Flag(new_flags), keywords=keywords, modseq=modseq)
+                if not wants_flags:
+                    row_items = (*items, t.FetchAttr("FLAGS"))  # §6.4.5: \Seen set, say so
+            if row.keywords:
+                for line in sel.announce(row.keywords):
                     await self.send(line)
-            if state is not None:
-                row = replace(row, flags=state.flags, keywords=state.keywords, modseq=state.modseq)
+            flags = sel.flags_of(row.uid, row.flags, row.keywords)
             raw = None
             if needs_raw:
                 raw = raws.get(row.id)
@@ -811,7 +808,7 @@ class Session:
                 c.uid
                 for c in changes
                 if c.mailbox_id == sel.mailbox.id
-                and c.uid not in sel.states
+                and sel.seq_of(c.uid) is None
                 and uids.contains(c.uid, top)
             }
         )
@@ -841,22 +838,29 @@ class Session:
         changed, failed = await self.store.store_flags(
             sel.mailbox.id, uids, cmd.mode, flags, keywords, unchanged_since=cmd.unchanged_since
         )
-        own = set()
-        for uid, new_flags, new_keywords, modseq in changed:
-            sel.states[uid] = MessageState(uid, modseq, Flag(new_flags), new_keywords)
-            own.add(modseq)
-        changed_uids = {c[0] for c in changed}
+        own = {c[3] for c in changed}
+        states = {uid: MessageState(uid, m, Flag(f), k) for uid, f, k, m in changed}
         for line in sel.announce(keywords):
             await self.send(line)
+        if not cmd.silent and len(states) + len(failed) < len(uids):
+            # §6.4.6: the FETCH responses show every message's flags, also those the STORE
+            # left as they were.
+            left = set(uids) - states.keys() - set(failed)
+            for unchanged in await self.store.list_states(sel.mailbox.id, min(left), max(left)):
+                if unchanged.uid in left:
+                    states[unchanged.uid] = unchanged
         for uid in uids:
-            state = sel.states.get(uid)
+            state = states.get(uid)
             seq = sel.seq_of(uid)
-            if state is None or seq is None or uid in failed:
+            if state is None or seq is None:
                 continue
+            if state.keywords:  # kept from before, maybe set by another session meanwhile
+                for line in sel.announce(state.keywords):
+                    await self.send(line)
             if cmd.silent:
                 # §6.4.6: no echo; RFC 7162 §3.1.3 still tells a CONDSTORE client the new
                 # MODSEQ of what changed.
-                if self.condstore and uid in changed_uids:
+                if self.condstore:
                     uid_part = b"UID %d " % uid if cmd.uid or self.qresync else b""
                     await self.send(
                         b"* %d FETCH (%sMODSEQ (%d))\r\n" % (seq, uid_part, state.modseq)
@@ -913,14 +917,18 @@ class Session:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    async def _rows(self, sel: Selected, uids: Sequence[int]) -> list[Message]:
-        """Rows of ``uids`` in that order; one that vanished gets a stand-in (id -1)."""
+    async def _rows(
+        self, sel: Selected, uids: Sequence[int], columns: Collection[str] | None = None
+    ) -> list[Message]:
+        """Rows of ``uids`` (ascending) in that order; one that vanished gets a stand-in (id -1).
+        ``columns``: the content columns wanted (None: all)."""
         if not uids:
             return []
-        found = {
-            m.uid: m for m in await self.store.list_messages(sel.mailbox.id, min(uids), max(uids))
-        }
-        return [found.get(u) or _ghost(sel.mailbox.id, u) for u in uids]
+        found = await self.store.list_messages(sel.mailbox.id, uids[0], uids[-1], columns=columns)
+        if len(found) == len(uids) and all(m.uid == u for m, u in zip(found, uids, strict=True)):
+            return found  # the usual case: a run of UIDs, all still there
+        by_uid = {m.uid: m for m in found}
+        return [by_uid.get(u) or _ghost(sel.mailbox.id, u) for u in uids]
 
     async def _raw(self, message: Message) -> bytes:
         if message.id < 0:

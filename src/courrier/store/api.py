@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol, TypeVar
 
@@ -80,6 +80,10 @@ class Store:
         self.inline_blob_max = inline_blob_max
         #: Cached lookups for the delivery path (see :mod:`courrier.store.cache`).
         self.directory = DirectoryCache(backend.read)
+        #: Change-log reads under way, shared by the sessions that ask the same question.
+        self._change_reads: dict[tuple[int, int, int], asyncio.Future[list[Change]]] = {}
+        #: Per mailbox: every UID below this one was claimed \\Recent through this store.
+        self._claimed: dict[int, int] = {}
 
     @classmethod
     async def open_sqlite(
@@ -239,9 +243,18 @@ class Store:
     async def delete_mailbox(self, account_id: int, name: str) -> None:
         await self._directory_write(lambda: mailboxes.delete_mailbox(account_id, name))
 
-    async def claim_recent(self, mailbox_id: int) -> tuple[int, int]:
-        """IMAP4rev1 \\Recent: (first recent UID, UIDNEXT) before this session took them."""
-        return await self.backend.write(lambda: mailboxes.claim_recent(mailbox_id))
+    async def claim_recent(self, mailbox_id: int, *, below: int = 0) -> tuple[int, int]:
+        """IMAP4rev1 \\Recent: (first recent UID, UIDNEXT) before this session took them.
+
+        ``below``: the caller only cares for UIDs under it; when a session of this node already
+        took all of those, the answer needs no write (claims only ever move forward).
+        """
+        claimed = self._claimed.get(mailbox_id, 0)
+        if below and claimed >= below:
+            return claimed, claimed
+        first, uidnext = await self.backend.write(lambda: mailboxes.claim_recent(mailbox_id))
+        self._claimed[mailbox_id] = max(uidnext, self._claimed.get(mailbox_id, 0))
+        return first, uidnext
 
     async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
         await self.backend.write(lambda: mailboxes.set_subscribed(account_id, name, subscribed))
@@ -346,10 +359,17 @@ class Store:
         return out
 
     async def list_messages(
-        self, mailbox_id: int, first_uid: int = 1, last_uid: int | None = None
+        self,
+        mailbox_id: int,
+        first_uid: int = 1,
+        last_uid: int | None = None,
+        *,
+        columns: Collection[str] | None = None,
     ) -> list[Message]:
+        """Message rows in UID order. ``columns`` names the content columns wanted (``envelope``,
+        ``subject``, ``preview``…; None: all); the others come back empty."""
         return await self.backend.read(
-            lambda: messages.list_messages(mailbox_id, first_uid, last_uid)
+            lambda: messages.list_messages(mailbox_id, first_uid, last_uid, columns)
         )
 
     async def list_states(
@@ -396,7 +416,22 @@ class Store:
         return await self.backend.write(lambda: messages.move_messages(source_id, target_id, uids))
 
     async def changes_since(self, account_id: int, modseq: int) -> list[Change]:
-        return await self.backend.read(lambda: messages.changes_since(account_id, modseq))
+        """The account's changes above ``modseq``, in MODSEQ order (shared: do not modify).
+
+        When a delivery wakes thousands of IDLE sessions they all ask this with the same
+        ``modseq``: one read answers them all. A caller joins a read under way only if it was
+        started after every change the feed had announced when the caller asked, so nothing
+        it could see by reading itself is missed.
+        """
+        key = (account_id, modseq, self.feed.latest(account_id))
+        reading = self._change_reads.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(
+                self.backend.read(lambda: messages.changes_since(account_id, modseq))
+            )
+            self._change_reads[key] = reading
+            reading.add_done_callback(lambda _: self._change_reads.pop(key, None))
+        return await asyncio.shield(reading)
 
     async def search_text(
         self, mailbox_id: int, query: str, *, headers: bool = True, body: bool = True

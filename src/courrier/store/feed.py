@@ -64,6 +64,11 @@ class Subscription:
 class ChangeFeed:
     def __init__(self) -> None:
         self._subs: dict[int, set[Subscription]] = {}
+        self._latest: dict[int, int] = {}
+
+    def latest(self, account_id: int) -> int:
+        """The highest MODSEQ published for the account (0: none since start)."""
+        return self._latest.get(account_id, 0)
 
     def subscribe(self, account_id: int, modseq: int = 0) -> Subscription:
         sub = Subscription(self, account_id, modseq)
@@ -79,6 +84,8 @@ class ChangeFeed:
 
     def publish(self, notices: Iterable[Notify]) -> None:
         for notice in notices:
+            if notice.modseq > self._latest.get(notice.account_id, 0):
+                self._latest[notice.account_id] = notice.modseq
             for sub in self._subs.get(notice.account_id, ()):
                 sub._wake(notice.modseq)
 
