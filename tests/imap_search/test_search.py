@@ -9,7 +9,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -629,8 +629,7 @@ async def test_not_or_nesting(box: Box) -> None:
 async def test_row_only_search_is_fast() -> None:
     base = make_message(mail(cc="Carol <carol@example.com>"), 1)
     rows = [
-        replace(
-            base,
+        base._replace(
             id=n,
             uid=n * 2,
             flags=Flag(n % 32),

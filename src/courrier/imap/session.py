@@ -18,7 +18,6 @@ import logging
 import re
 import time
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import replace
 from typing import Protocol
 
 from courrier import __version__, provisioning
@@ -772,7 +771,7 @@ class Session:
             now_seen = seen_now.get(row.uid)
             if now_seen is not None:
                 new_flags, keywords, modseq = now_seen
-                row = replace(row, flags=Flag(new_flags), keywords=keywords, modseq=modseq)
+                row = row._replace(flags=Flag(new_flags), keywords=keywords, modseq=modseq)
                 if not wants_flags:
                     row_items = (*items, t.FetchAttr("FLAGS"))  # §6.4.5: \Seen set, say so
             if row.keywords:

@@ -7,6 +7,13 @@ maildrop lock, timeouts (RFC 1939 §3 autologout), the delay after a failed logi
 connection limits. The maildrop is the INBOX as it was at login; the messages marked with DELE
 are removed in one store transaction at QUIT, and ``+OK`` is sent only once that committed
 (RFC 1939 §6). A connection that ends any other way removes nothing.
+
+Clients mostly download the maildrop in order (RETR 1, RETR 2, …), so a RETR or TOP of the
+message after the previous one also reads the next few messages in the same store statement
+(:data:`_AHEAD_MESSAGES`, :data:`_AHEAD_OCTETS`) and the following commands are answered from
+them; any other order reads just the message asked for. A message read ahead is still served if
+an IMAP session expunges it before the client gets to it: it was in the maildrop at login and
+its content never changes (a message already gone when read is answered as gone, as before).
 """
 
 from __future__ import annotations
@@ -27,6 +34,10 @@ from courrier.store import Account, Mailbox, NotFound, Store, StoreError
 log = logging.getLogger("courrier.pop3")
 
 _READ = 65536
+#: Read-ahead of a session that retrieves messages in order: at most this many messages, and
+#: this many octets beyond the one asked for, per store read.
+_AHEAD_MESSAGES = 64
+_AHEAD_OCTETS = 256 * 1024
 
 
 class MaildropLocks:
@@ -58,6 +69,10 @@ class _Session:
     inbox: Mailbox | None = None
     #: The maildrop's IMAP UIDs by store message id (the core's Entry.key).
     uids: dict[int, int] = field(default_factory=dict)
+    #: The message number that would continue the client's RETR/TOP sequence.
+    next_number: int = 1
+    #: Contents read ahead and not yet sent, by store message id.
+    ahead: dict[int, bytes] = field(default_factory=dict)
     retrieved: int = 0
     retrieved_octets: int = 0
     tops: int = 0
@@ -252,8 +267,12 @@ class POP3Server:
     async def _retrieve(
         self, conn: proto.ServerConnection, session: _Session, event: proto.Retrieve
     ) -> None:
+        in_order = event.number == session.next_number
+        session.next_number = event.number + 1
+        data = session.ahead.pop(event.entry.key, None) if in_order else None
         try:
-            data = await self.store.read_message(event.entry.key)
+            if data is None:
+                data = await self._read(conn, session, event, in_order)
         except NotFound:
             # Expunged by an IMAP session since login.
             conn.message_gone()
@@ -268,6 +287,33 @@ class POP3Server:
             session.retrieved_octets += len(data)
         else:
             session.tops += 1
+
+    async def _read(
+        self,
+        conn: proto.ServerConnection,
+        session: _Session,
+        event: proto.Retrieve,
+        in_order: bool,
+    ) -> bytes:
+        """The message's content; in order, with the next ones read ahead into the session."""
+        session.ahead = {}
+        if not in_order:
+            return await self.store.read_message(event.entry.key)
+        deleted = conn.deleted
+        keys, octets = [event.entry.key], 0
+        for number in range(event.number + 1, len(conn.maildrop) + 1):
+            entry = conn.maildrop[number - 1]
+            if len(keys) > _AHEAD_MESSAGES or octets + entry.size > _AHEAD_OCTETS:
+                break
+            if number not in deleted:
+                keys.append(entry.key)
+                octets += entry.size
+        found = await self.store.read_messages(keys)
+        data = found.pop(event.entry.key, None)
+        if data is None:
+            raise NotFound("The message does not exist.")
+        session.ahead = found
+        return data
 
     async def _update(
         self, conn: proto.ServerConnection, session: _Session, event: proto.Update

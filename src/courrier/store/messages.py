@@ -170,34 +170,9 @@ def _flag(value: int) -> Flag:
 
 
 def _message(r: Row) -> Message:
-    return Message(
-        id=int(r[0]),
-        mailbox_id=int(r[1]),
-        uid=int(r[2]),
-        modseq=int(r[3]),
-        flags=_flag(int(r[4])),
-        keywords=tuple(str(r[5]).split()),
-        internal_date=int(r[6]),
-        size=int(r[7]),
-        blob_id=int(r[8]),
-        envelope=bytes(r[9]),
-        bodystructure=bytes(r[10]),
-        body=bytes(r[11]),
-        subject=str(r[12]),
-        from_=str(r[13]),
-        to=str(r[14]),
-        cc=str(r[15]),
-        bcc=str(r[16]),
-        sent_date=None if r[17] is None else int(r[17]),
-        message_id=str(r[18]),
-        in_reply_to=str(r[19]),
-        references=str(r[20]),
-        preview=str(r[21]),
-        sort_subject=str(r[22]),
-        sort_from=str(r[23]),
-        sort_to=str(r[24]),
-        sort_cc=str(r[25]),
-    )
+    # Columns in the order of Message's fields; both drivers give ints, str and bytes already.
+    keywords = tuple(r[5].split()) if r[5] else ()
+    return Message(r[0], r[1], r[2], r[3], _flag(r[4]), keywords, *r[6:])
 
 
 def _charge_quota(mailbox_id: int, size: int) -> Tx[tuple[int, int]]:

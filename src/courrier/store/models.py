@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
+from typing import NamedTuple
 
 
 class Flag(IntFlag):
@@ -81,9 +82,12 @@ class Mailbox:
     size: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A message's row: everything IMAP FETCH needs without reading the blob."""
+class Message(NamedTuple):
+    """A message's row: everything IMAP FETCH needs without reading the blob.
+
+    A named tuple: FETCH and SEARCH build ten thousand of these per command, and a tuple is
+    made in a fraction of a frozen dataclass's time.
+    """
 
     id: int
     mailbox_id: int
