@@ -887,3 +887,38 @@ def test_partial_is_a_slice_of_the_whole(loaded: _Loaded, section: FetchSection)
     else:
         origin, count = section.partial
         assert piece == full[origin : origin + count]
+
+
+_FIELD_LINES = st.sampled_from(
+    [
+        b"From: a@example.org\r\n",
+        b"from :  b@example.org\r\n",
+        b"SUBJECT: hello\r\n",
+        b"Subject: folded\r\n\tsecond line\r\n",
+        b"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n",
+        b"X-From: not the From field\r\n",
+        b"Fromage: neither\r\n",
+        b"From x: no field name\r\n",
+        b"  stray continuation\r\n",
+        b"garbage without colon\r\n",
+        b"To: c@example.org\n",
+        b"Subject:bare-lf\n continued\n",
+    ]
+)
+
+
+@given(
+    st.lists(_FIELD_LINES, max_size=12),
+    st.booleans(),
+    st.sets(st.sampled_from([b"FROM", b"SUBJECT", b"DATE", b"X-FROM"]), min_size=1),
+)
+def test_header_fields_fast_path_agrees_with_the_line_scan(
+    lines: list[bytes], cut_last: bool, names: set[bytes]
+) -> None:
+    """HEADER.FIELDS by regular expression gives what the line-by-line scan gives."""
+    raw = b"".join(lines)
+    if cut_last and raw.endswith(b"\n"):
+        raw = raw.rstrip(b"\r\n")  # a header that runs to the end without a line break
+    wanted = frozenset(names)
+    fast = fetch._header_fields(raw, 0, len(raw), wanted, True)
+    assert fast == fetch._scan_fields(raw, 0, len(raw), wanted, True)

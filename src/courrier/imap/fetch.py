@@ -34,6 +34,8 @@ Choices where the RFCs leave room (Dovecot's behaviour unless said otherwise):
 from __future__ import annotations
 
 import datetime
+import functools
+import re
 from collections.abc import Sequence
 
 from courrier.imap.types import FetchAttr, FetchItem, FetchSection
@@ -249,6 +251,7 @@ def _field_name(name: str) -> bytes:
     return string(data)
 
 
+@functools.lru_cache(maxsize=256)
 def _section_name(item: FetchSection) -> bytes:
     """The response item name (RFC 9051 §7.5.2): ``BODY[1.2.HEADER.FIELDS (FROM)]<0>``."""
     spec = ".".join(map(str, item.part))
@@ -264,6 +267,19 @@ def _section_name(item: FetchSection) -> bytes:
     return name
 
 
+@functools.lru_cache(maxsize=64)
+def _fields_pattern(names: frozenset[bytes]) -> re.Pattern[bytes] | None:
+    """HEADER.FIELDS by one regular expression: each wanted field's first line at a line start
+    (name, optional blanks, colon) and the continuation lines after it. None when a name is
+    not made of field-name characters (RFC 5322 §3.6.8 ftext) and only the slow path knows."""
+    if not names or any(not name or name.translate(None, _FTEXT) for name in names):
+        return None
+    alternatives = b"|".join(re.escape(name) for name in sorted(names))
+    return re.compile(
+        rb"^(?:" + alternatives + rb")[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*\n?", re.I | re.M
+    )
+
+
 def _header_fields(raw: bytes, start: int, end: int, names: frozenset[bytes], keep: bool) -> bytes:
     """HEADER.FIELDS (``keep``) or HEADER.FIELDS.NOT of the header ``raw[start:end]``.
 
@@ -271,6 +287,18 @@ def _header_fields(raw: bytes, start: int, end: int, names: frozenset[bytes], ke
     compare without regard to case (RFC 9051 §6.4.5). Lines that are no field are dropped by
     HEADER.FIELDS and kept by HEADER.FIELDS.NOT. The empty line ends the result.
     """
+    pattern = _fields_pattern(names) if keep and (start == 0 or raw[start - 1] == 0x0A) else None
+    if pattern is not None:
+        found = pattern.findall(raw, start, end)
+        if found and not found[-1].endswith(b"\n"):
+            found.append(b"\r\n")  # the header ran to the end of the message: no line break
+        found.append(b"\r\n")
+        return b"".join(found)
+    return _scan_fields(raw, start, end, names, keep)
+
+
+def _scan_fields(raw: bytes, start: int, end: int, names: frozenset[bytes], keep: bool) -> bytes:
+    """:func:`_header_fields` line by line: any names, and HEADER.FIELDS.NOT."""
     out: list[bytes] = []
     include = not keep
     pos = start
@@ -313,8 +341,12 @@ def _body_content(source: _Source, item: FetchSection) -> bytes | None:
         if part is None or not part.is_message:
             return None
         start, end = part.children[0].header_start, part.children[0].header_end
-    names = frozenset(f.upper().encode() for f in item.fields)
-    return _header_fields(raw, start, end, names, text == "HEADER.FIELDS")
+    return _header_fields(raw, start, end, _field_names(item.fields), text == "HEADER.FIELDS")
+
+
+@functools.lru_cache(maxsize=64)
+def _field_names(fields: tuple[str, ...]) -> frozenset[bytes]:
+    return frozenset(f.upper().encode() for f in fields)
 
 
 def _encoding(part: MimePart) -> str:
