@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from courrier.imap.search import SearchContext, esearch_data, index_words, search
+from courrier.imap.search import SearchContext, columns, esearch_data, index_words, search
 from courrier.imap.types import (
     AgeKey,
     AllKey,
@@ -868,3 +868,53 @@ def test_algebra_with_message_keys(a: SearchKey, b: SearchKey) -> None:
     assert _run(NotKey(a)) == _ALL - found_a
     assert _run(OrKey(a, b)) == found_a | found_b
     assert _run(AndKey((b, a))) == found_a & found_b
+
+
+_BLANK = {"sent_date": None, "envelope": b"", "bodystructure": b"", "body": b""}
+_ATTR = {"to_": "to", "references_": "references"}
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        HeaderKey("subject", "union"),
+        HeaderKey("from", "example"),
+        HeaderKey("to", "bob"),
+        HeaderKey("message-id", "one@"),
+        TextKey("world", "text"),
+        DateKey("since", date(2024, 3, 5), sent=True),
+        OrKey(HeaderKey("cc", "carol"), NotKey(FlagKey("\\Seen"))),
+        AndKey((SizeKey("larger", 10), DateKey("before", date(2030, 1, 1)))),
+    ],
+)
+async def test_rows_holding_only_the_columns_a_key_names_give_the_same_result(
+    box: Box, key: SearchKey
+) -> None:
+    """SEARCH reads only ``columns(key)`` of each row: blanking the others changes nothing."""
+    wanted = columns(key)
+    assert wanted is not None
+    full = await box.uids(key)
+    optional = [
+        "envelope",
+        "bodystructure",
+        "body",
+        "subject",
+        "from_",
+        "to",
+        "cc",
+        "bcc",
+        "sent_date",
+        "message_id",
+        "in_reply_to",
+        "references",
+        "preview",
+        "sort_subject",
+        "sort_from",
+        "sort_to",
+        "sort_cc",
+    ]
+    kept = {_ATTR.get(c, c) for c in wanted}
+    for i, (m, raw, prefix) in enumerate(box.items):
+        blanks = {a: _BLANK.get(a, "") for a in optional if a not in kept}
+        box.items[i] = (m._replace(**blanks), raw, prefix)
+    assert await box.uids(key) == full

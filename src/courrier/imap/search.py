@@ -48,6 +48,7 @@ from courrier.imap.types import (
     ModSeqKey,
     NotKey,
     OrKey,
+    RecentKey,
     SearchKey,
     SequenceSet,
     SetKey,
@@ -62,6 +63,7 @@ from courrier.store.models import FLAG_NAMES, Message
 __all__ = [
     "SearchContext",
     "ThreadNode",
+    "columns",
     "display_address",
     "esearch_data",
     "format_threads",
@@ -209,6 +211,36 @@ _ROW_FIELDS: dict[str, tuple[str, bool]] = {
     "in-reply-to": ("in_reply_to", False),
     "references": ("references", False),
 }
+
+
+#: Row attribute → the store's column (where the two names differ).
+_COLUMN_OF = {"to": "to_", "references": "references_"}
+
+
+def columns(key: SearchKey) -> frozenset[str] | None:
+    """The content columns of the message rows that matching ``key`` reads (see
+    ``Store.list_messages``); None for all of them. Flags, sizes, UIDs and internal dates are
+    always in the rows."""
+    if isinstance(key, AndKey | OrKey):
+        found: set[str] = set()
+        for part in key.keys if isinstance(key, AndKey) else (key.left, key.right):
+            wanted = columns(part)
+            if wanted is None:
+                return None
+            found |= wanted
+        return frozenset(found)
+    if isinstance(key, NotKey):
+        return columns(key.key)
+    if isinstance(key, HeaderKey):
+        row = _ROW_FIELDS.get(key.field.lower())
+        return frozenset() if row is None else frozenset((_COLUMN_OF.get(row[0], row[0]),))
+    if isinstance(key, TextKey):
+        return frozenset(("subject",))
+    if isinstance(key, DateKey):
+        return frozenset(("envelope", "sent_date")) if key.sent else frozenset()
+    if isinstance(key, AllKey | RecentKey | FlagKey | SizeKey | ModSeqKey | AgeKey | SetKey):
+        return frozenset()
+    return None
 
 
 def _true(m: Message) -> bool:

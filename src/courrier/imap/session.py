@@ -660,7 +660,10 @@ class Session:
             return
         if _uses_modseq(cmd.key):
             await self._enable_condstore()
-        rows = await self._rows(sel, sel.uids)
+        key = _with_recent(cmd.key, sel.recent)
+        # SORT and THREAD read more of the row than the keys say.
+        wanted = search.columns(key) if isinstance(cmd, t.Search) else None
+        rows = await self._rows(sel, sel.uids, wanted)
         ctx = search.SearchContext(
             messages=rows,
             raw=self._raw,
@@ -669,7 +672,7 @@ class Session:
             tz=datetime.UTC,
             now=time.time(),
         )
-        found = await search.search(_with_recent(cmd.key, sel.recent), ctx)
+        found = await search.search(key, ctx)
         uid_mode = cmd.uid
         if isinstance(cmd, t.ThreadCommand):
             threads = search.thread(found, cmd.algorithm)
