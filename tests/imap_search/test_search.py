@@ -18,7 +18,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from courrier.imap.search import SearchContext, columns, esearch_data, index_words, search
+from courrier.imap.search import (
+    SearchContext,
+    columns,
+    esearch_data,
+    index_pieces,
+    index_words,
+    search,
+)
 from courrier.imap.types import (
     AgeKey,
     AllKey,
@@ -160,12 +167,22 @@ class Box:
                 return prefix + raw
         raise KeyError(m.uid)
 
-    async def text_candidates(self, query: str, where: Literal["body", "text"]) -> set[int]:
-        self.queries.append((query, where))
-        words = _tokens(query)
+    async def text_candidates(
+        self, words: Sequence[str], pieces: Sequence[str], where: Literal["body", "text"]
+    ) -> set[int] | None:
+        """The embedded store's trigram index when there are pieces (every piece a substring
+        of the lower-cased headers and body), else a word-prefix index (PostgreSQL's)."""
+        self.queries.append((" ".join(pieces or words), where))
+        if not words and not pieces:
+            return None
         found: set[int] = set()
         for m, raw, _ in self.items:
             p = parse(raw)
+            if pieces:
+                document = (p.headers_text + "\n" + p.text).lower()
+                if all(piece in document for piece in pieces):
+                    found.add(m.uid)
+                continue
             tokens = _tokens(p.text + ("\n" + p.headers_text if where == "text" else ""))
             if all(any(t.startswith(w) for t in tokens) for w in words):
                 found.add(m.uid)
@@ -425,6 +442,18 @@ async def test_headers_read_once_per_message(box: Box) -> None:
 # -- TEXT and BODY ----------------------------------------------------------------------------
 
 
+def test_index_pieces() -> None:
+    assert index_pieces("zeppelin") == ["zeppelin"]  # anywhere, even inside a word
+    assert index_pieces("ello") == ["ello"]
+    assert index_pieces("x.example.net") == ["example"]  # "net": a final t may be half of ﬆ
+    assert index_pieces("the zeppelin") == ["zeppelin"]  # "he" is too short
+    assert index_pieces("quarterly") == ["quarterl"]  # a final y may be ẙ
+    assert index_pieces("classic") == []  # "cla", "ic" around ss (ß); a final a may be ẚ
+    assert index_pieces("SICK") == ["ick"]  # a first s may be the second half of ß
+    assert index_pieces("caffè latte") == ["atte"]  # "ca", then "l" may end ﬂ
+    assert index_pieces("ab") == []
+
+
 def test_index_words() -> None:
     assert index_words("ello") == []  # may sit inside a word
     assert index_words("hello world") == ["world"]
@@ -442,13 +471,19 @@ def test_index_words() -> None:
 
 async def test_text_substring_inside_word(box: Box) -> None:
     assert await box.uids(TextKey("ello", "body")) == [1]
-    assert box.queries == []  # the index cannot answer for part of a word: all were read
+    assert box.queries == [("ello", "body")]  # the trigram index finds part of a word
+    assert box.raw_calls == [1]
+
+
+async def test_text_the_index_cannot_narrow_reads_every_message(box: Box) -> None:
+    assert await box.uids(TextKey("ab", "body")) == []
+    assert box.queries == []  # too short for either index
     assert sorted(box.raw_calls) == [1, 2, 5, 7]
 
 
 async def test_text_with_index(box: Box) -> None:
     assert await box.uids(TextKey("Hello WORLD", "body")) == [1]
-    assert box.queries == [("world", "body")]
+    assert box.queries == [("hello world", "body")]
     assert box.raw_calls == [1]  # the only candidate
 
 
@@ -458,7 +493,7 @@ async def test_index_candidates_are_confirmed() -> None:
     b.add(mail(body="Brownies are quick to make.\r\n"), 2)
     b.add(mail(body="Nothing here.\r\n"), 3)
     assert await b.uids(TextKey("quick brown", "body")) == [1]
-    assert b.queries == [("brown", "body")]
+    assert b.queries == [("quick brown", "body")]
     assert sorted(b.raw_calls) == [1, 2]  # 2 has a word starting "brown", not the string
 
 

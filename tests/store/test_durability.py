@@ -118,7 +118,7 @@ async def _verify(
             assert referenced <= reopened.blobs.files()
         # The full-text index caught up with what the crash left unindexed.
         for n, uid in list(acked.items())[-20:]:
-            assert uid in await reopened.search_text(inbox_id, str(n), body=False)
+            assert uid in await reopened.search_text(inbox_id, [str(n)], [str(n)], body=False)
         # The store still works after the crash.
         after = await reopened.append(inbox_id, make_message(99999))
         assert after.uid > uids[-1]

@@ -67,6 +67,7 @@ __all__ = [
     "display_address",
     "esearch_data",
     "format_threads",
+    "index_pieces",
     "index_words",
     "search",
     "sent_time",
@@ -87,9 +88,13 @@ class SearchContext:
     #: The stored message (as FETCH BODY[] returns it); only called for keys the row cannot
     #: answer. Called one message at a time, never concurrently.
     raw: Callable[[Message], Awaitable[bytes]]
-    #: UIDs whose indexed text has, for every word of the string, a word starting with it
-    #: ("body": the body text only; "text": header and body text). A superset filter.
-    text_candidates: Callable[[str, Literal["body", "text"]], Awaitable[set[int]]]
+    #: The full-text index's candidates for a TEXT/BODY string, given as its
+    #: :func:`index_words` and :func:`index_pieces` ("body": the body text only; "text":
+    #: header and body text): a superset of the UIDs that match, or None when the index
+    #: cannot narrow it down.
+    text_candidates: Callable[
+        [Sequence[str], Sequence[str], Literal["body", "text"]], Awaitable[set[int] | None]
+    ]
     #: The saved search result ``$`` (RFC 5182), as UIDs.
     saved: Sequence[int] = ()
     #: The server's time zone, for the day of internal dates (BEFORE, ON, SINCE).
@@ -178,6 +183,47 @@ def index_words(value: str) -> list[str]:
         if len(word) >= 2 and word not in words:
             words.append(word)
     return words
+
+
+#: Letters that may be the second or first half of a pair that full case folding makes of
+#: one character (ß → ss, ﬁ → fi, ﬃ → ffi, ﬆ → st…): at a run's start or end they may stand
+#: for half of a character the index keeps whole.
+_PAIR_TAILS = frozenset("sfilt")
+_PAIR_HEADS = frozenset("sf")
+
+
+def index_pieces(value: str) -> list[str]:
+    """The substrings of a TEXT/BODY string that every matching text holds as the trigram
+    index sees it (lower case, each character kept whole), at least three letters long.
+
+    Each run of ASCII letters and digits of the case-folded string is cut where full case
+    folding could have made the text's characters (``_FOLDED_PAIRS``), loses a first letter
+    that may be the second half of such a pair and a last one that may be the first half or
+    a letter ``_FOLDED_LEADS`` puts before a combining mark. Unlike :func:`index_words`, a run
+    may sit anywhere in a word: the trigram index finds substrings. An empty list means the
+    index cannot help. Left out, knowingly, as in :func:`index_words`: the long s.
+    """
+    folded = value.casefold()
+    pieces: list[str] = []
+    for match in _ASCII_RUN.finditer(folded):
+        run = match.group()
+        cut = [False] * len(run)
+        for pair in _FOLDED_PAIRS:
+            at = run.find(pair)
+            while at >= 0:
+                cut[at] = cut[at + 1] = True
+                at = run.find(pair, at + 1)
+        start = 0
+        for end in [*(i for i, c in enumerate(cut) if c), len(run)]:
+            piece = run[start:end]
+            start = end + 1
+            if piece and piece[0] in _PAIR_TAILS:
+                piece = piece[1:]
+            if piece and (piece[-1] in _PAIR_HEADS or piece[-1] in _FOLDED_LEADS):
+                piece = piece[:-1]
+            if len(piece) >= 3 and piece not in pieces:
+                pieces.append(piece)
+    return pieces
 
 
 # -- compiling a key -----------------------------------------------------------------------------
@@ -433,6 +479,7 @@ class _Compiler:
             return _true  # the empty string is in every text
         where = key.where
         words = index_words(key.value)
+        pieces = index_pieces(key.value)
         messages = self.messages
         ctx = self.ctx
 
@@ -445,9 +492,10 @@ class _Compiler:
                     found.append(i)
                 else:
                     unsure.append(i)
-            if unsure and words:
-                allowed = await ctx.text_candidates(" ".join(words), where)
-                unsure = [i for i in unsure if messages[i].uid in allowed]
+            if unsure and (words or pieces):
+                allowed = await ctx.text_candidates(words, pieces, where)
+                if allowed is not None:
+                    unsure = [i for i in unsure if messages[i].uid in allowed]
             for i in unsure:
                 parsed = parse(await ctx.raw(messages[i]))
                 if needle in parsed.text.casefold() or (
@@ -457,7 +505,7 @@ class _Compiler:
             found.sort()
             return found
 
-        return _Filter(run, 2 if words else 3)
+        return _Filter(run, 2 if words or pieces else 3)
 
 
 def _all_of(preds: list[_Pred]) -> _Pred:

@@ -937,10 +937,12 @@ class Session:
             return b""
         return await self.store.read_message(message.id)
 
-    async def _text_candidates(self, text: str, where: str) -> set[int]:
+    async def _text_candidates(
+        self, words: Sequence[str], pieces: Sequence[str], where: str
+    ) -> set[int] | None:
         assert self.selected is not None
         found = await self.store.search_text(
-            self.selected.mailbox.id, text, headers=where == "text"
+            self.selected.mailbox.id, words, pieces, headers=where == "text"
         )
         return set(found)
 

@@ -434,11 +434,20 @@ class Store:
         return await asyncio.shield(reading)
 
     async def search_text(
-        self, mailbox_id: int, query: str, *, headers: bool = True, body: bool = True
+        self,
+        mailbox_id: int,
+        words: Sequence[str],
+        pieces: Sequence[str] = (),
+        *,
+        headers: bool = True,
+        body: bool = True,
     ) -> list[int]:
+        """UIDs (ascending) that the full-text index cannot rule out for a string whose index
+        words (word prefixes) and pieces (substrings) are given: a superset, to be checked.
+        See :func:`courrier.store.messages.search_text`."""
         await self.backend.flush_index()
         return await self.backend.read(
-            lambda: messages.search_text(mailbox_id, query, headers=headers, body=body)
+            lambda: messages.search_text(mailbox_id, words, pieces, headers=headers, body=body)
         )
 
     def subscribe(self, account_id: int, modseq: int = 0) -> Subscription:

@@ -31,16 +31,18 @@ from courrier.store.tx import Index, Unindex
 log = logging.getLogger(__name__)
 
 #: Bumped when the index's layout or text extraction changes: the index is then rebuilt.
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 #: How long (seconds) a first queued change waits for others to join its batch.
 _LINGER = 0.02
 _BATCH = 1000
 
 _SCHEMA = (
-    # RFC 9051 §6.4.4 SEARCH TEXT/BODY candidates, one row per blob. detail=column keeps no
-    # word positions: a smaller, faster index; the caller checks candidates exactly anyway.
+    # RFC 9051 §6.4.4 SEARCH TEXT/BODY candidates, one row per blob. IMAP strings match
+    # anywhere, inside words too: the trigram tokeniser finds any substring of three letters
+    # or more. detail=none keeps neither positions nor columns (a third of the size); the
+    # caller checks candidates exactly anyway.
     "CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5("
-    "headers, body, tokenize = 'unicode61 remove_diacritics 2', detail = column)",
+    "headers, body, tokenize = 'trigram', detail = none)",
     "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
 )
 

@@ -588,18 +588,41 @@ def changes_since(account_id: int, modseq: int) -> Tx[list[Change]]:
     return [Change(int(r[0]), int(r[1]), int(r[2]), ChangeKind(int(r[3]))) for r in found]
 
 
-def search_text(mailbox_id: int, query: str, *, headers: bool, body: bool) -> Tx[list[int]]:
-    """UIDs of messages whose indexed headers and/or body have words starting with each word of
-    ``query``.
+def search_text(
+    mailbox_id: int, words: Sequence[str], pieces: Sequence[str], *, headers: bool, body: bool
+) -> Tx[list[int]]:
+    """UIDs of the messages the full-text index cannot rule out (RFC 9051 §6.4.4 TEXT, BODY).
 
-    The index knows words and word prefixes (as Dovecot's FTS does), so this is a filter: exact
-    IMAP substring semantics (RFC 9051 §6.4.4) are the caller's. A query without any word
-    matches every message.
+    The embedded index (SQLite FTS5, trigram tokeniser) finds substrings: a message is a
+    candidate when its text holds every trigram of every piece (``pieces``: lower-case ASCII,
+    three letters or more); it does not tell headers from body. PostgreSQL's index knows words
+    and word prefixes (as Dovecot's FTS does): a candidate has, for every word of ``words``, a
+    word starting with it, in the headers and/or body as asked. Either way a superset: exact
+    IMAP substring semantics are the caller's. With nothing the index can use, every message
+    of the mailbox is a candidate.
     """
-    words = _WORD.findall(query.lower())
-    if not words:
-        found = yield rows("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", mailbox_id)
-        return [int(r[0]) for r in found]
+    grams = dict.fromkeys(p[i : i + 3] for p in pieces for i in range(len(p) - 2))
+    words = [w for w in (_WORD.findall(" ".join(words).lower())) if w]
+    every = "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid"
+    if grams:
+        sql = (
+            "SELECT m.uid FROM ix.fts JOIN messages m ON m.blob_id = fts.rowid "
+            "WHERE fts MATCH ? AND m.mailbox_id = ? ORDER BY m.uid"
+        )
+        params: tuple[object, ...] = (" AND ".join(f'"{g}"' for g in grams), mailbox_id)
+    else:
+        sql, params = every, (mailbox_id,)
+    if words and (headers or body):
+        pg_doc = " || ".join(f"fts.{c}" for c, on in (("headers", headers), ("body", body)) if on)
+        pg = (
+            "SELECT m.uid FROM fts JOIN messages m ON m.blob_id = fts.blob_id "
+            f"WHERE ({pg_doc}) @@ to_tsquery('simple', ?) AND m.mailbox_id = ? ORDER BY m.uid"
+        )
+        pg_params: tuple[object, ...] = (" & ".join(f"'{w}':*" for w in words), mailbox_id)
+    else:
+        pg, pg_params = every, (mailbox_id,)
+    found = yield Q(sql, params, "all", pg=pg, pg_params=pg_params)
+    return [int(r[0]) for r in found]
     columns = [c for c, wanted in (("headers", headers), ("body", body)) if wanted]
     fts_query = "{" + " ".join(columns) + "} : (" + " AND ".join(f'"{w}"*' for w in words) + ")"
     pg_query = " & ".join(f"'{w}':*" for w in words)
