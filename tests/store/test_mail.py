@@ -330,3 +330,33 @@ async def test_read_messages_in_one_go(store: Store) -> None:
     found = await store.read_messages([first.message_id, second.message_id, 999_999])
     assert found == {first.message_id: b"X-Hop: 1\r\n" + make_message(1), second.message_id: big}
     assert await store.read_messages([]) == {}
+
+
+async def test_change_reads_are_shared_but_never_miss_a_later_commit(store: Store) -> None:
+    """Thousands of IDLE sessions woken by one delivery share one change-log read; a caller
+    asking after a newer commit still sees it."""
+    account = await new_account(store)
+    inbox = await store.mailbox(account.id, "INBOX")
+    await store.append(inbox.id, make_message(1))
+    answers = await asyncio.gather(*(store.changes_since(account.id, 0) for _ in range(50)))
+    assert all(a == answers[0] for a in answers)
+    assert [c.uid for c in answers[0] if c.kind == ChangeKind.APPEND] == [1]
+    before = asyncio.ensure_future(store.changes_since(account.id, 0))
+    await store.append(inbox.id, make_message(2))
+    after = await store.changes_since(account.id, 0)
+    assert [c.uid for c in after if c.kind == ChangeKind.APPEND] == [1, 2]
+    assert [c.uid for c in await before if c.kind == ChangeKind.APPEND][:1] == [1]
+
+
+async def test_recent_is_claimed_once(store: Store) -> None:
+    """IMAP4rev1 \\Recent: the first session takes the new messages; a second one, told what
+    it cares about, gets none (and needs no write when this node made the claim)."""
+    account = await new_account(store)
+    inbox = await store.mailbox(account.id, "INBOX")
+    await store.append(inbox.id, make_message(1))
+    await store.append(inbox.id, make_message(2))
+    assert await store.claim_recent(inbox.id, below=3) == (1, 3)
+    first, uidnext = await store.claim_recent(inbox.id, below=3)
+    assert first >= 3 and uidnext >= first
+    await store.append(inbox.id, make_message(3))
+    assert await store.claim_recent(inbox.id, below=4) == (3, 4)
