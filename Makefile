@@ -41,6 +41,7 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python -m bench.store_append
 	$(BIN)/python -m bench.smtp_accept
 	$(BIN)/python -m bench.imap_bench
+	$(BIN)/python -m bench.pop3_bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -64,6 +64,8 @@ from bench.dovecot import (
     Reply,
     Server,
     process_tree,
+    table_head,
+    table_row,
     tree_cpu,
     wait_quiet,
 )
@@ -410,20 +412,13 @@ def report(
         f"one user, no TLS; ms from the command's first byte to its tagged reply; warm medians "
         f"of {args.rounds} rounds (each round in brackets), servers alternating",
         "",
-        f"| command | {peer} ms | courrier ms | courrier ÷ Dovecot | goal | met | response |",
-        "|---|---|---|---|---|---|---|",
+        *table_head(peer),
     ]
     for label, _, goal in COMMANDS:
         times = {n: [r[label].seconds for r in runs[n]] for n in names}
-        med = {n: statistics.median(times[n]) for n in names}
-        ratio = med[ours] / med[peer]
-        each = {n: ", ".join(_ms(t) for t in times[n]) for n in names}
         sizes = [_size(runs[n][-1][label], label) for n in names]
         size = sizes[0] if sizes[0] == sizes[1] else " / ".join(sizes)
-        lines.append(
-            f"| `{label}` | {_ms(med[peer])} ({each[peer]}) | {_ms(med[ours])} ({each[ours]}) "
-            f"| {ratio:.2f} | ≤ {goal:g} | {'yes' if ratio <= goal else '**no**'} | {size} |"
-        )
+        lines.append(table_row(label, names, times, goal, size))
     if idle:
         some = next(iter(idle.values()))
         n = f"{some.connections:,}"
