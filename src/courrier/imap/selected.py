@@ -49,14 +49,6 @@ def _shared(mailbox_id: int, uids: array[int]) -> array[int]:
     return uids
 
 
-def flag_list(flags: Flag | int, keywords: Sequence[str], *, recent: bool = False) -> bytes:
-    """``(\\Seen $Forwarded)``: the FLAGS value of a message (RFC 9051 §7.5.2); ``recent``
-    adds rev1's ``\\Recent`` (RFC 3501 §2.3.2)."""
-    if recent:
-        return format_flags(flags, ("\\Recent", *keywords))
-    return format_flags(flags, keywords)
-
-
 @dataclass
 class Selected:
     mailbox: Mailbox
@@ -120,7 +112,11 @@ class Selected:
         return self.flags_response()
 
     def flags_of(self, uid: int, flags: Flag | int, keywords: Sequence[str]) -> bytes:
-        return flag_list(flags, keywords, recent=uid in self.recent)
+        """The FLAGS value (RFC 9051 §7.5.2), with rev1's ``\\Recent`` when the message is
+        recent in this session (RFC 3501 §2.3.2)."""
+        if uid in self.recent:
+            return format_flags(flags, ("\\Recent", *keywords))
+        return format_flags(flags, keywords)
 
     # -- numbers ---------------------------------------------------------------------------
 

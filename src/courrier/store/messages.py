@@ -602,7 +602,7 @@ def search_text(
     of the mailbox is a candidate.
     """
     grams = dict.fromkeys(p[i : i + 3] for p in pieces for i in range(len(p) - 2))
-    words = [w for w in (_WORD.findall(" ".join(words).lower())) if w]
+    words = _WORD.findall(" ".join(words).lower())  # only word characters reach to_tsquery
     every = "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid"
     if grams:
         sql = (
