@@ -18,7 +18,7 @@ import zlib
 from courrier.config import Settings
 from courrier.imap import parser
 from courrier.imap.session import Logout, Session
-from courrier.security.limits import ConnectionLimits, is_loopback
+from courrier.security.limits import ConnectionLimits, ReadTimeout, is_loopback
 from courrier.store import Store
 
 log = logging.getLogger("courrier.imap")
@@ -40,6 +40,7 @@ class _Connection:
         self._writer = writer
         self._tls = tls
         self.reader = command_reader
+        self.timer = ReadTimeout()
         self.tls_active = writer.get_extra_info("ssl_object") is not None
         self._out: list[bytes] = []
         self._deflate: zlib._Compress | None = None
@@ -60,8 +61,7 @@ class _Connection:
 
     async def receive(self, seconds: float) -> bool:
         """Read what the client sent into the command reader; False at end of stream."""
-        async with asyncio.timeout(seconds):
-            data = await self._reader.read(_READ)
+        data = await self.timer.read(self._reader, _READ, seconds)
         if not data:
             self.reader.receive_eof()
             return False
@@ -143,6 +143,7 @@ class IMAPServer:
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, zlib.error) as exc:
             log.info("[%s]: connection lost: %s", peer, exc)
         finally:
+            conn.timer.close()
             log.info("[%s]: disconnect", peer)
 
     async def _converse(self, session: Session, conn: _Connection) -> None:

@@ -28,7 +28,7 @@ from courrier import provisioning
 from courrier.config import Settings
 from courrier.pop3 import proto
 from courrier.security import sasl
-from courrier.security.limits import ConnectionLimits, is_loopback
+from courrier.security.limits import ConnectionLimits, ReadTimeout, is_loopback
 from courrier.store import Account, Mailbox, NotFound, Store, StoreError
 
 log = logging.getLogger("courrier.pop3")
@@ -129,8 +129,9 @@ class POP3Server:
     ) -> None:
         conn = proto.ServerConnection(self.config, plaintext_allowed=self._plaintext_ok(session))
         log.info("[%s]: connect", session.peer)
+        timer = ReadTimeout()
         try:
-            await self._converse(conn, session, reader, writer)
+            await self._converse(conn, session, reader, writer, timer)
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
             log.info("[%s]: connection lost: %s", session.peer, exc)
         except TimeoutError:
@@ -138,6 +139,7 @@ class POP3Server:
             # without entering the UPDATE state.
             log.info("[%s]: timeout", session.peer)
         finally:
+            timer.close()
             if conn.deleted and session.deleted is None:
                 # RFC 1939 §6: no QUIT, no UPDATE state; the marks are forgotten.
                 log.info(
@@ -155,6 +157,7 @@ class POP3Server:
         session: _Session,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        timer: ReadTimeout,
     ) -> None:
         pop3 = self.settings.pop3
         loop = asyncio.get_running_loop()
@@ -168,8 +171,7 @@ class POP3Server:
                     timeout = max(0.0, login_deadline - loop.time())
                 else:
                     timeout = pop3.idle_timeout
-                async with asyncio.timeout(timeout):
-                    data = await reader.read(_READ)
+                data = await timer.read(reader, _READ, timeout)
                 if data:
                     conn.receive_data(data)
                 else:
@@ -242,7 +244,8 @@ class POP3Server:
         session.account = account  # from here on, the lock goes when the connection does
         try:
             inbox = await self.store.mailbox(account.id, "INBOX")
-            messages = await self.store.list_messages(inbox.id)
+            # Only id, UID and size: no content columns (RFC 1939 §5 needs nothing else).
+            messages = await self.store.list_messages(inbox.id, columns=())
         except StoreError as exc:
             self.locks.release(account.id)
             session.account = None

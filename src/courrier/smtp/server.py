@@ -21,7 +21,7 @@ from courrier import provisioning
 from courrier.config import Settings
 from courrier.delivery.local import LocalRecipient, MailParams, Trace, deliver
 from courrier.security import sasl
-from courrier.security.limits import ConnectionLimits
+from courrier.security.limits import ConnectionLimits, ReadTimeout
 from courrier.smtp import proto
 from courrier.smtp.policy import RcptDecision, check_recipient, check_sender
 from courrier.store import Account, StorageFull, Store, StoreError
@@ -109,8 +109,9 @@ class SMTPServer:
         conn = proto.ServerConnection(self.config)
         session.note_tls(writer)
         log.info("connect from [%s]", session.peer)
+        timer = ReadTimeout()
         try:
-            await self._converse(conn, session, reader, writer)
+            await self._converse(conn, session, reader, writer, timer)
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
             log.info("lost connection from [%s]: %s", session.peer, exc)
         except TimeoutError:
@@ -119,6 +120,7 @@ class SMTPServer:
                 writer.write(b"421 4.4.2 " + self.config.hostname.encode() + b" Timeout\r\n")
                 await writer.drain()
         finally:
+            timer.close()
             writer.close()
 
     async def _converse(
@@ -127,6 +129,7 @@ class SMTPServer:
         session: _Session,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        timer: ReadTimeout,
     ) -> None:
         timeout = self.settings.smtp.idle_timeout
         while True:
@@ -134,8 +137,7 @@ class SMTPServer:
             if event is proto.NEED_DATA:
                 writer.write(conn.data_to_send())
                 await writer.drain()
-                async with asyncio.timeout(timeout):
-                    data = await reader.read(_READ)
+                data = await timer.read(reader, _READ, timeout)
                 if data:
                     conn.receive_data(data)
                 else:
