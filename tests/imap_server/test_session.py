@@ -11,13 +11,14 @@ import socket
 import time
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.store.helpers import make_message
 from tests.support.scram import ScramClient
-from tests.support.server import PASSWORD, Running, client_tls
+from tests.support.server import PASSWORD, Running, client_tls, start_server
 
 USER = "bob@example.org"
 
@@ -232,6 +233,32 @@ async def test_idle_push_of_an_smtp_delivery(running: Running) -> None:
     # Pushed, not polled: the benchmark measures the latency (tens of ms); a loose bound here
     # only tells push from a periodic check.
     assert latency < 1
+
+
+async def test_autologout_of_silent_clients_also_while_idling(tmp_path: Path) -> None:
+    """RFC 9051 §5.4: the server may close a session left inactive for its timeout (here 1 s,
+    30 minutes by default) and says BYE first; a client that keeps talking is not cut off."""
+    overrides = {"imap.idle_timeout": 1, "imap.login_timeout": 1}
+    async with start_server(tmp_path / "data", **overrides) as running:
+
+        def talk() -> tuple[bytes, bytes, bytes, list[str]]:
+            silent = imaplib.IMAP4_SSL("127.0.0.1", running.port("imaps"), ssl_context=client_tls())
+            idler = imaps(running)
+            idler.select("INBOX")
+            idler.send(b"I1 IDLE\r\n")
+            assert idler.readline().startswith(b"+")
+            busy = imaps(running)
+            answers = []
+            for _ in range(6):  # 1.8 s of commands 0.3 s apart: longer than the timeout
+                time.sleep(0.3)
+                answers.append(busy.noop()[0])
+            time.sleep(0.3)
+            return silent.readline(), idler.readline(), idler.readline(), answers
+
+        before_login, idling, after_bye, answers = await in_thread(talk)
+        assert before_login.startswith(b"* BYE") and b"idle" in before_login.lower()
+        assert idling.startswith(b"* BYE") and after_bye == b""  # then the connection closes
+        assert answers == ["OK"] * 6
 
 
 async def test_two_sessions_see_each_other(running: Running) -> None:

@@ -6,7 +6,9 @@ import asyncio
 import base64
 import os
 import smtplib
+import socket
 import ssl
+import time
 from pathlib import Path
 
 import pytest
@@ -167,6 +169,29 @@ def big_message(n: int) -> bytes:
 def send(port: int, raw: bytes) -> None:
     with smtplib.SMTP("127.0.0.1", port) as c:
         c.sendmail("alice@example.net", ["bob@example.org"], raw)
+
+
+async def test_a_silent_client_gets_421_after_the_timeout(tmp_path: Path) -> None:
+    """RFC 5321 §4.5.3.2.7: a server timeout closes with 421 (here 1 s, 5 minutes by default);
+    a client that keeps talking is not cut off."""
+    async with start_server(tmp_path / "data", **{"smtp.idle_timeout": 1}) as running:
+
+        def talk() -> tuple[bytes, list[int]]:
+            with socket.create_connection(("127.0.0.1", running.port("smtp"))) as silent:
+                silent.settimeout(10)
+                with smtplib.SMTP("127.0.0.1", running.port("smtp")) as busy:
+                    codes = []
+                    for _ in range(6):  # 1.8 s of commands: longer than the timeout
+                        time.sleep(0.3)
+                        codes.append(busy.noop()[0])
+                    reply = b""
+                    while not reply.endswith(b"Timeout\r\n") and (chunk := silent.recv(4096)):
+                        reply += chunk
+                    return reply, codes
+
+        reply, codes = await asyncio.to_thread(talk)
+        assert reply.splitlines()[-1].startswith(b"421 4.4.2 ")
+        assert codes == [250] * 6
 
 
 async def test_submission_scram_sha256(running: Running) -> None:

@@ -533,8 +533,8 @@ class ServerConnection:
 
     def _multiline(self, first: str, lines: Sequence[str]) -> None:
         """A multi-line response whose lines cannot start with "." (RFC 1939 §3)."""
-        self._queue("".join([f"+OK {first}\r\n", *(f"{line}\r\n" for line in lines)]).encode())
-        self._queue(b".\r\n")
+        body = "".join([f"+OK {first}\r\n", *(("\r\n".join(lines), "\r\n") if lines else ())])
+        self._queue(f"{body}.\r\n".encode())
 
     def _close(self, reason: str) -> None:
         self._closed = Closed(reason)
@@ -774,19 +774,20 @@ class ServerConnection:
             case "LIST" | "UIDL":
                 if len(args) > 1:
                     raise _Reject(f"Syntax: {keyword} [message]")
-                field = _size if keyword == "LIST" else _unique_id
+                sizes = keyword == "LIST"
                 if args:
                     number = self._number(args[0])
-                    self._ok(f"{number} {field(self._maildrop[number - 1])}")
+                    entry = self._maildrop[number - 1]
+                    self._ok(f"{number} {entry.size if sizes else entry.unique_id}")
                 else:
                     count, octets = self._totals()
+                    deleted = self._deleted
+                    listing = enumerate(self._maildrop, 1)
                     self._multiline(
                         f"{count} messages ({octets} octets)",
-                        [
-                            f"{n} {field(entry)}"
-                            for n, entry in enumerate(self._maildrop, 1)
-                            if n not in self._deleted
-                        ],
+                        [f"{n} {e.size}" for n, e in listing if n not in deleted]
+                        if sizes
+                        else [f"{n} {e.unique_id}" for n, e in listing if n not in deleted],
                     )
             case "RETR":
                 if len(args) != 1:
@@ -831,14 +832,6 @@ class ServerConnection:
         if number in self._deleted:
             raise _Fail(f"Message {number} already deleted")
         return number
-
-
-def _size(entry: Entry) -> str:
-    return str(entry.size)
-
-
-def _unique_id(entry: Entry) -> str:
-    return entry.unique_id
 
 
 _ANY_STATE: Final = frozenset({"CAPA", "QUIT"})
