@@ -35,8 +35,8 @@ lint: $(VENV)/.test-installed
 	$(BIN)/mypy
 
 ## bench: benchmarks, printed (add --record to append them to bench/RESULTS.md); the SMTP one
-## compares with a private Postfix instance (apt-get install postfix), the IMAP one with Dovecot
-## (apt-get install dovecot-imapd); both need root.
+## compares with a private Postfix instance (apt-get install postfix), the IMAP and POP3 ones with
+## Dovecot (apt-get install dovecot-imapd dovecot-pop3d); those three need root.
 bench: $(VENV)/.test-installed
 	$(BIN)/python -m bench.store_append
 	$(BIN)/python -m bench.smtp_accept
