@@ -605,8 +605,11 @@ def search_text(
     words = _WORD.findall(" ".join(words).lower())  # only word characters reach to_tsquery
     every = "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid"
     if grams:
+        # CROSS JOIN keeps the index as the outer loop (SQLite never reorders it): without
+        # statistics (a young database, before PRAGMA optimize) the planner would otherwise
+        # walk the mailbox's messages and run the MATCH once per message, 25 times slower.
         sql = (
-            "SELECT m.uid FROM ix.fts JOIN messages m ON m.blob_id = fts.rowid "
+            "SELECT m.uid FROM ix.fts CROSS JOIN messages m ON m.blob_id = fts.rowid "
             "WHERE fts MATCH ? AND m.mailbox_id = ? ORDER BY m.uid"
         )
         params: tuple[object, ...] = (" AND ".join(f'"{g}"' for g in grams), mailbox_id)
@@ -622,18 +625,4 @@ def search_text(
     else:
         pg, pg_params = every, (mailbox_id,)
     found = yield Q(sql, params, "all", pg=pg, pg_params=pg_params)
-    return [int(r[0]) for r in found]
-    columns = [c for c, wanted in (("headers", headers), ("body", body)) if wanted]
-    fts_query = "{" + " ".join(columns) + "} : (" + " AND ".join(f'"{w}"*' for w in words) + ")"
-    pg_query = " & ".join(f"'{w}':*" for w in words)
-    pg_doc = " || ".join(f"fts.{c}" for c in columns)
-    found = yield Q(
-        "SELECT m.uid FROM ix.fts JOIN messages m ON m.blob_id = fts.rowid "
-        "WHERE fts MATCH ? AND m.mailbox_id = ? ORDER BY m.uid",
-        (fts_query, mailbox_id),
-        "all",
-        pg="SELECT m.uid FROM fts JOIN messages m ON m.blob_id = fts.blob_id "
-        f"WHERE ({pg_doc}) @@ to_tsquery('simple', ?) AND m.mailbox_id = ? ORDER BY m.uid",
-        pg_params=(pg_query, mailbox_id),
-    )
     return [int(r[0]) for r in found]
