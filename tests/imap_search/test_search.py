@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from courrier.imap.search import (
+    READ_BATCH,
     SearchContext,
     columns,
     esearch_data,
@@ -160,12 +161,11 @@ class Box:
     def messages(self) -> list[Message]:
         return [m for m, _, _ in self.items]
 
-    async def raw(self, m: Message) -> bytes:
-        self.raw_calls.append(m.uid)
-        for row, raw, prefix in self.items:
-            if row.uid == m.uid:
-                return prefix + raw
-        raise KeyError(m.uid)
+    async def read(self, wanted: Sequence[Message]) -> list[bytes]:
+        assert 0 < len(wanted) <= READ_BATCH, "reads are batched, never empty"
+        self.raw_calls.extend(m.uid for m in wanted)
+        stored = {row.uid: prefix + raw for row, raw, prefix in self.items}
+        return [stored[m.uid] for m in wanted]
 
     async def text_candidates(
         self, words: Sequence[str], pieces: Sequence[str], where: Literal["body", "text"]
@@ -189,7 +189,7 @@ class Box:
         return found
 
     def ctx(self, **kwargs: Any) -> SearchContext:
-        return SearchContext(self.messages, self.raw, self.text_candidates, **kwargs)
+        return SearchContext(self.messages, self.read, self.text_candidates, **kwargs)
 
     async def uids(self, key: SearchKey, **kwargs: Any) -> list[int]:
         return [m.uid for m in await search(key, self.ctx(**kwargs))]
@@ -481,6 +481,20 @@ async def test_text_the_index_cannot_narrow_reads_every_message(box: Box) -> Non
     assert sorted(box.raw_calls) == [1, 2, 5, 7]
 
 
+async def test_text_over_many_messages_reads_them_in_batches() -> None:
+    b = Box()
+    for uid in range(1, 2 * READ_BATCH + 20):
+        b.add(mail(body=f"Message {uid}, {'naïve' if uid % 7 == 0 else 'plain'} text.\r\n"), uid)
+    # No ASCII piece of three letters: the index cannot help, every message is read, in
+    # batches of at most READ_BATCH (Box.read checks), each once.
+    assert await b.uids(TextKey("ïv", "body")) == list(range(7, 2 * READ_BATCH + 20, 7))
+    assert sorted(b.raw_calls) == list(range(1, 2 * READ_BATCH + 20))
+    # A header key the rows cannot answer reads the header blocks the same way.
+    b.raw_calls.clear()
+    assert await b.uids(HeaderKey("content-type", "")) == []
+    assert sorted(b.raw_calls) == list(range(1, 2 * READ_BATCH + 20))
+
+
 async def test_text_with_index(box: Box) -> None:
     assert await box.uids(TextKey("Hello WORLD", "body")) == [1]
     assert box.queries == [("hello world", "body")]
@@ -676,7 +690,7 @@ async def test_row_only_search_is_fast() -> None:
         for n in range(1, 10_001)
     ]
 
-    async def no_raw(m: Message) -> bytes:
+    async def no_raw(wanted: Sequence[Message]) -> list[bytes]:
         raise AssertionError("row-only keys must not read messages")
 
     async def no_index(text: str, where: Literal["body", "text"]) -> set[int]:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime
 import re
 from bisect import bisect_right
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -79,15 +79,21 @@ __all__ = [
 _UTC = datetime.UTC
 
 
+#: How many stored messages a search reads per store call, and about how many octets.
+READ_BATCH = 64
+READ_BATCH_OCTETS = 1 << 20
+
+
 @dataclass
 class SearchContext:
     """What a search may look at, for one selected mailbox."""
 
     #: The mailbox's messages in sequence-number order: sequence number n is ``messages[n - 1]``.
     messages: Sequence[Message]
-    #: The stored message (as FETCH BODY[] returns it); only called for keys the row cannot
-    #: answer. Called one message at a time, never concurrently.
-    raw: Callable[[Message], Awaitable[bytes]]
+    #: The stored messages (as FETCH BODY[] returns them), in the order given; only called for
+    #: keys the row cannot answer, with at most :data:`READ_BATCH` messages (or about
+    #: :data:`READ_BATCH_OCTETS`) at a time, never concurrently.
+    read: Callable[[Sequence[Message]], Awaitable[list[bytes]]]
     #: The full-text index's candidates for a TEXT/BODY string, given as its
     #: :func:`index_words` and :func:`index_pieces` ("body": the body text only; "text":
     #: header and body text): a superset of the UIDs that match, or None when the index
@@ -449,27 +455,46 @@ class _Compiler:
 
         async def run(positions: list[int]) -> list[int]:
             found: list[int] = []
+            unsure: list[int] = []
             for i in positions:
-                m = messages[i]
-                verdict = None if decide is None else decide(m)
+                verdict = None if decide is None else decide(messages[i])
                 if verdict is None:
-                    values = (await self._header_block(i)).get_all(name)
-                    verdict = bool(values) and (
-                        not needle or any(needle in decode_words(v).casefold() for v in values)
-                    )
-                if verdict:
+                    unsure.append(i)
+                elif verdict:
                     found.append(i)
+            async for i, headers in self._header_blocks(unsure):
+                values = headers.get_all(name)
+                if values and (
+                    not needle or any(needle in decode_words(v).casefold() for v in values)
+                ):
+                    found.append(i)
+            found.sort()
             return found
 
         return _Filter(run, 1)
 
-    async def _header_block(self, position: int) -> Headers:
-        headers = self._headers.get(position)
-        if headers is None:
-            raw = await self.ctx.raw(self.messages[position])
+    async def _header_blocks(self, positions: list[int]) -> AsyncIterator[tuple[int, Headers]]:
+        """The parsed header block of each message at ``positions`` (kept for later keys)."""
+        cache = self._headers
+        async for i, raw in self._contents([i for i in positions if i not in cache]):
             header_end, _ = split_header(raw, 0, len(raw))
-            headers = self._headers[position] = parse_headers(raw, 0, header_end)
-        return headers
+            cache[i] = parse_headers(raw, 0, header_end)
+        for i in positions:
+            yield i, cache[i]
+
+    async def _contents(self, positions: list[int]) -> AsyncIterator[tuple[int, bytes]]:
+        """The stored messages at ``positions``, in order, read a batch at a time."""
+        messages = self.messages
+        batch: list[int] = []
+        octets = 0
+        for n, i in enumerate(positions, 1):
+            batch.append(i)
+            octets += messages[i].size
+            if len(batch) >= READ_BATCH or octets >= READ_BATCH_OCTETS or n == len(positions):
+                contents = await self.ctx.read([messages[j] for j in batch])
+                for j, raw in zip(batch, contents, strict=True):
+                    yield j, raw
+                batch, octets = [], 0
 
     # -- TEXT and BODY -------------------------------------------------------------------------
 
@@ -496,8 +521,8 @@ class _Compiler:
                 allowed = await ctx.text_candidates(words, pieces, where)
                 if allowed is not None:
                     unsure = [i for i in unsure if messages[i].uid in allowed]
-            for i in unsure:
-                parsed = parse(await ctx.raw(messages[i]))
+            async for i, raw in self._contents(unsure):
+                parsed = parse(raw)
                 if needle in parsed.text.casefold() or (
                     where == "text" and needle in parsed.headers_text.casefold()
                 ):

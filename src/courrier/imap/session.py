@@ -666,7 +666,7 @@ class Session:
         rows = await self._rows(sel, sel.uids, wanted)
         ctx = search.SearchContext(
             messages=rows,
-            raw=self._raw,
+            read=self._read,
             text_candidates=self._text_candidates,
             saved=self.saved,
             tz=datetime.UTC,
@@ -932,10 +932,10 @@ class Session:
         by_uid = {m.uid: m for m in found}
         return [by_uid.get(u) or _ghost(sel.mailbox.id, u) for u in uids]
 
-    async def _raw(self, message: Message) -> bytes:
-        if message.id < 0:
-            return b""
-        return await self.store.read_message(message.id)
+    async def _read(self, messages: Sequence[Message]) -> list[bytes]:
+        """Stored messages for SEARCH, in one store call; a vanished one reads as empty."""
+        found = await self.store.read_messages([m.id for m in messages if m.id >= 0])
+        return [found.get(m.id, b"") for m in messages]
 
     async def _text_candidates(
         self, words: Sequence[str], pieces: Sequence[str], where: str
