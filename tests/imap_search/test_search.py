@@ -21,6 +21,9 @@ from hypothesis import strategies as st
 from courrier.imap.search import (
     READ_BATCH,
     SearchContext,
+    Whole,
+    candidates,
+    column_pieces,
     columns,
     esearch_data,
     index_pieces,
@@ -188,11 +191,36 @@ class Box:
                 found.add(m.uid)
         return found
 
+    async def column_candidates(self, column: str, pieces: Sequence[str]) -> set[int]:
+        """The embedded store's LIKE: every piece in the row value, ASCII letters case aside."""
+        self.queries.append((" ".join(pieces), column))
+        attr = {"to_": "to"}.get(column, column)
+        return {
+            m.uid for m in self.messages if all(p in _ascii_lower(getattr(m, attr)) for p in pieces)
+        }
+
     def ctx(self, **kwargs: Any) -> SearchContext:
         return SearchContext(self.messages, self.read, self.text_candidates, **kwargs)
 
     async def uids(self, key: SearchKey, **kwargs: Any) -> list[int]:
         return [m.uid for m in await search(key, self.ctx(**kwargs))]
+
+    async def narrowed_uids(self, key: SearchKey) -> list[int] | None:
+        """As the IMAP session searches: the store's candidates first, then only their rows
+        (None: the store could not narrow the search)."""
+        allowed = await candidates(key, self.text_candidates, self.column_candidates)
+        if allowed is None:
+            return None
+        everything = self.messages
+        seqs = {m.uid: n for n, m in enumerate(everything, 1)}
+        whole = Whole(len(everything), everything[-1].uid if everything else 0, seqs.__getitem__)
+        chosen = [m for m in everything if m.uid in allowed]
+        ctx = SearchContext(chosen, self.read, self.text_candidates, whole=whole)
+        return [m.uid for m in await search(key, ctx)]
+
+
+def _ascii_lower(value: str) -> str:
+    return "".join(c.lower() if c.isascii() else c for c in value)
 
 
 def seqset(*ranges: tuple[int | None, int | None]) -> SequenceSet:
@@ -598,6 +626,105 @@ async def test_text_agrees_with_a_plain_scan() -> None:
             if folded in parse(mail("s", body=body.encode())).text.casefold()
         ]
         assert await b.uids(TextKey(needle, "body")) == expected, needle
+
+
+def test_column_pieces() -> None:
+    assert column_pieces("quarterly") == ["quarterl"]  # a final y may be ẙ
+    assert column_pieces("Kelvin") == ["elvin"]  # K may be the Kelvin sign
+    assert column_pieces("business") == ["bu", "ine"]  # s may be ſ, ss may be ß
+    assert column_pieces("nice") == ["ice"]  # a first n may be the end of ŉ (ʼn)
+    assert column_pieces("Re: Q3 figures") == ["gure"]  # fi may be ﬁ, a final s half of ß
+    assert column_pieces("ab") == []
+
+
+#: Subjects where case folding makes ASCII letters out of other characters.
+SUBJECTS = [
+    "Quarterly figures",
+    "QUARTERLY FIGURES",
+    "Kelvin and ſpring",  # Kelvin sign, long s
+    "Kelvin and spring",
+    "Hauptstraße",
+    "Le ﬁchier",
+    "ŉice one",  # ŉ folds to ʼn
+    "nice one",
+    "TAXİ",
+    "Un café",
+    "",
+]
+SUBJECT_NEEDLES = [
+    "quarterly",
+    "figures",
+    "kelvin",
+    "spring",
+    "strasse",
+    "fichier",
+    "nice",
+    "taxi",
+    "café",
+    "cafe",
+    "one",
+    "x",
+]
+
+
+async def test_narrowing_by_the_store_never_changes_the_result() -> None:
+    """Candidates from the row columns (LIKE) and the index, then only their rows: the same
+    answer as reading every row, whatever case folding does to the subjects."""
+    b = Box()
+    for uid, subject in enumerate(SUBJECTS, 1):
+        body = f"Body {uid}: {SUBJECTS[-uid]} and zeppelin {uid % 3}.\r\n"
+        b.add(mail(subject, body=body), uid * 2)  # UIDs with gaps
+    keys: list[SearchKey] = []
+    for needle in SUBJECT_NEEDLES:
+        keys += [HeaderKey("subject", needle), TextKey(needle, "text"), TextKey(needle, "body")]
+        keys.append(AndKey((HeaderKey("subject", needle), SetKey(seqset((3, None))))))
+        keys.append(AndKey((TextKey(needle, "body"), SetKey(seqset((None, 4)), uid=True))))
+        keys.append(OrKey(HeaderKey("subject", needle), TextKey("zeppelin 1", "body")))
+        keys.append(AndKey((HeaderKey("from", "alice"), NotKey(HeaderKey("subject", needle)))))
+    narrowed = 0
+    for key in keys:
+        got = await b.narrowed_uids(key)
+        if got is not None:
+            narrowed += 1
+            assert got == await b.uids(key), key
+    assert narrowed >= len(SUBJECT_NEEDLES) * 5  # most of these keys do narrow
+
+
+async def test_what_narrows_and_what_does_not() -> None:
+    b = Box()
+    b.add(mail("Quarterly figures", body="A zeppelin.\r\n"), 1)
+    b.add(mail("Weekly figures", body="No airship.\r\n"), 2)
+    assert await candidates(
+        HeaderKey("subject", "QUARTERLY"), b.text_candidates, b.column_candidates
+    ) == {1}
+    assert b.queries == [("quarterl", "subject")]
+    text = await candidates(TextKey("zeppelin", "body"), b.text_candidates, b.column_candidates)
+    assert text == {1}
+    both = OrKey(HeaderKey("subject", "weekly"), TextKey("zeppelin", "body"))
+    assert await candidates(both, b.text_candidates, b.column_candidates) == {1, 2}
+    for key in (
+        NotKey(HeaderKey("subject", "weekly")),  # NOT never narrows
+        OrKey(HeaderKey("subject", "weekly"), FlagKey("\\Seen")),  # one side cannot
+        HeaderKey("subject", "ab"),  # too short
+        HeaderKey("message-id", "abcdef"),  # kept undecoded in the row
+        HeaderKey("x-mailer", "courrier"),  # not a row column
+    ):
+        assert await candidates(key, b.text_candidates, b.column_candidates) is None, key
+    anded = AndKey((FlagKey("\\Seen"), HeaderKey("subject", "weekly")))
+    assert await candidates(anded, b.text_candidates, b.column_candidates) == {2}
+
+
+async def test_sequence_sets_see_the_whole_mailbox_when_narrowed() -> None:
+    b = Box()
+    for uid in (3, 5, 9, 12):
+        b.add(mail("Quarterly" if uid != 5 else "Weekly"), uid)
+    # Sequence numbers 2:* are UIDs 5, 9, 12; "*" is the fourth message, not the third match.
+    key = AndKey((HeaderKey("subject", "quarterly"), SetKey(seqset((2, None)))))
+    assert await b.narrowed_uids(key) == [9, 12] == await b.uids(key)
+    key = AndKey((HeaderKey("subject", "quarterly"), SetKey(seqset((None, None)))))
+    assert await b.narrowed_uids(key) == [12]  # "*" alone: the last message of the mailbox
+    key = AndKey((HeaderKey("subject", "weekly"), SetKey(seqset((None, None)), uid=True)))
+    assert await b.narrowed_uids(key) == []  # UID "*" is 12, not 5
 
 
 async def test_row_keys_narrow_before_reading(box: Box) -> None:

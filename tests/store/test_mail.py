@@ -275,6 +275,37 @@ async def test_rename_inbox_moves_its_messages(store: Store) -> None:
     assert (await store.mailbox(account.id, "Old mail", counts=True)).messages == 1
 
 
+async def test_rows_by_uid_and_column_search(store: Store) -> None:
+    account = await new_account(store)
+    inbox = await store.mailbox(account.id, "INBOX")
+    trash = await store.mailbox(account.id, "Trash")
+    subjects = ["Quarterly report", "Lunch?", "QUARTERLY numbers", "100% sure_thing", "Café"]
+    for n, subject in enumerate(subjects, 1):
+        await store.append(inbox.id, make_message(n, subject=subject))
+    await store.append(trash.id, make_message(9, subject="quarterly, in the trash"))
+
+    found = await store.messages_with_uids(inbox.id, [5, 1, 3, 42], columns=("subject",))
+    assert [(m.uid, m.subject) for m in found] == [
+        (1, "Quarterly report"),
+        (3, "QUARTERLY numbers"),
+        (5, "Café"),
+    ]  # in UID order; 42 is not there
+    assert found[0].envelope == b""  # only the columns asked for
+    listed = await store.list_messages(inbox.id, columns=("subject",))
+    assert listed[0].subject == "Quarterly report" and listed[0].bodystructure == b""
+    assert await store.messages_with_uids(inbox.id, []) == []
+
+    assert await store.search_columns(inbox.id, "subject", ["quarterl"]) == [1, 3]
+    assert await store.search_columns(inbox.id, "subject", ["quarterl", "num"]) == [3]
+    assert await store.search_columns(inbox.id, "subject", ["caf"]) == [5]
+    # LIKE's wildcards are not pieces: "_" and "%" in a subject match only themselves.
+    assert await store.search_columns(inbox.id, "subject", ["100"]) == [4]
+    with pytest.raises(ValueError):
+        await store.search_columns(inbox.id, "subject", ["100%"])
+    with pytest.raises(ValueError):
+        await store.search_columns(inbox.id, "envelope", ["x"])
+
+
 async def test_full_text_search(store: Store) -> None:
     account = await new_account(store)
     inbox = await store.mailbox(account.id, "INBOX")

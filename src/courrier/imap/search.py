@@ -61,8 +61,13 @@ from courrier.message.text import decode_8bit
 from courrier.store.models import FLAG_NAMES, Message
 
 __all__ = [
+    "ColumnCandidates",
     "SearchContext",
+    "TextCandidates",
     "ThreadNode",
+    "Whole",
+    "candidates",
+    "column_pieces",
     "columns",
     "display_address",
     "esearch_data",
@@ -98,15 +103,28 @@ class SearchContext:
     #: :func:`index_words` and :func:`index_pieces` ("body": the body text only; "text":
     #: header and body text): a superset of the UIDs that match, or None when the index
     #: cannot narrow it down.
-    text_candidates: Callable[
-        [Sequence[str], Sequence[str], Literal["body", "text"]], Awaitable[set[int] | None]
-    ]
+    text_candidates: TextCandidates
     #: The saved search result ``$`` (RFC 5182), as UIDs.
     saved: Sequence[int] = ()
     #: The server's time zone, for the day of internal dates (BEFORE, ON, SINCE).
     tz: datetime.tzinfo = _UTC
     #: Now, in epoch seconds, for OLDER and YOUNGER (RFC 5032).
     now: float = 0.0
+    #: When ``messages`` holds only the store's candidates (:func:`candidates`) rather than
+    #: the whole mailbox: what sequence sets need to know of the rest.
+    whole: Whole | None = None
+
+
+@dataclass(frozen=True)
+class Whole:
+    """The selected mailbox, for a search given only some of its messages."""
+
+    #: Its message count: the sequence number "*" stands for.
+    count: int
+    #: Its highest UID: the UID "*" stands for (RFC 9051 §6.4.8), 0 when empty.
+    highest_uid: int
+    #: The sequence number of a message, by UID.
+    seq_of: Callable[[int], int]
 
 
 async def search(key: SearchKey, ctx: SearchContext) -> list[Message]:
@@ -192,9 +210,9 @@ def index_words(value: str) -> list[str]:
 
 
 #: Letters that may be the second or first half of a pair that full case folding makes of
-#: one character (ß → ss, ﬁ → fi, ﬃ → ffi, ﬆ → st…): at a run's start or end they may stand
-#: for half of a character the index keeps whole.
-_PAIR_TAILS = frozenset("sfilt")
+#: one character (ß → ss, ﬁ → fi, ﬃ → ffi, ﬆ → st, ŉ → ʼn…): at a run's start or end they may
+#: stand for half of a character the index keeps whole.
+_PAIR_TAILS = frozenset("sfilnt")
 _PAIR_HEADS = frozenset("sf")
 
 
@@ -230,6 +248,66 @@ def index_pieces(value: str) -> list[str]:
             if len(piece) >= 3 and piece not in pieces:
                 pieces.append(piece)
     return pieces
+
+
+def column_pieces(value: str) -> list[str]:
+    """The substrings of a SUBJECT/FROM/TO/CC/BCC string that every matching row value holds
+    when compared character by character, ASCII case aside (SQL LIKE): the
+    :func:`index_pieces`, also cut at "k" and "s", which the Kelvin sign and the long s fold
+    to. Two letters or more; an empty list means the rows must all be read."""
+    found: list[str] = []
+    for piece in index_pieces(value):
+        for part in _KS.split(piece):
+            if len(part) >= 2 and part not in found:
+                found.append(part)
+    return found
+
+
+_KS = re.compile("[ks]")
+
+TextCandidates = Callable[
+    [Sequence[str], Sequence[str], Literal["body", "text"]], Awaitable[set[int] | None]
+]
+ColumnCandidates = Callable[[str, Sequence[str]], Awaitable[set[int]]]
+
+
+async def candidates(
+    key: SearchKey, text: TextCandidates, column: ColumnCandidates
+) -> set[int] | None:
+    """UIDs the store says may match ``key``, found before any row is read (a superset, to be
+    checked by :func:`search`), or None when the store cannot narrow the search.
+
+    What the store answers in one query: TEXT and BODY through the full-text index (``text``,
+    as :attr:`SearchContext.text_candidates`), SUBJECT, FROM, TO, CC and BCC by the decoded
+    value in the row (``column``: the store's column and the :func:`column_pieces`). AND
+    narrows to what all of its parts that narrow agree on, OR to the union when both sides
+    narrow; NOT, and every other key, does not narrow.
+    """
+    if isinstance(key, AndKey):
+        found: set[int] | None = None
+        for part in key.keys:
+            narrowed = await candidates(part, text, column)
+            if narrowed is not None:
+                found = narrowed if found is None else found & narrowed
+                if not found:
+                    break
+        return found
+    if isinstance(key, OrKey):
+        left = await candidates(key.left, text, column)
+        if left is None:
+            return None
+        right = await candidates(key.right, text, column)
+        return None if right is None else left | right
+    if isinstance(key, TextKey):
+        words, pieces = index_words(key.value), index_pieces(key.value)
+        return await text(words, pieces, key.where) if words or pieces else None
+    if isinstance(key, HeaderKey):
+        row = _ROW_FIELDS.get(key.field.lower())
+        if row is None or not row[1]:
+            return None  # not a row field, or one kept undecoded
+        pieces = column_pieces(key.value)
+        return await column(_COLUMN_OF.get(row[0], row[0]), pieces) if pieces else None
+    return None
 
 
 # -- compiling a key -----------------------------------------------------------------------------
@@ -413,10 +491,17 @@ class _Compiler:
             saved = frozenset(self.ctx.saved)
             return lambda m: m.uid in saved
         messages = self.messages
+        whole = self.ctx.whole
         if key.uid:
             # "*" is the highest UID in use (§6.4.8); 0 in an empty mailbox.
-            largest = max((m.uid for m in messages), default=0)
+            if whole is not None:
+                largest = whole.highest_uid
+            else:
+                largest = max((m.uid for m in messages), default=0)
             return _interval_pred(key.set, largest, lambda m: m.uid)
+        if whole is not None:
+            seq_of = whole.seq_of
+            return _interval_pred(key.set, whole.count, lambda m: seq_of(m.uid))
         # Sequence numbers: the positions, resolved once ("*" is the last message).
         count = len(messages)
         chosen: set[int] = set()

@@ -128,6 +128,10 @@ class Selected:
         i = bisect.bisect_left(self.uids, uid)
         return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
 
+    def seq_of_present(self, uid: int) -> int:
+        """The sequence number of a UID known to be in the view."""
+        return bisect.bisect_left(self.uids, uid) + 1
+
     def resolve(self, numbers: SequenceSet, *, uid: bool, saved: Sequence[int] = ()) -> list[int]:
         """The UIDs (ascending) a sequence set or UID set names; ``$`` is ``saved``."""
         if numbers.saved:

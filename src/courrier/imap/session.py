@@ -663,14 +663,25 @@ class Session:
         key = _with_recent(cmd.key, sel.recent)
         # SORT and THREAD read more of the row than the keys say.
         wanted = search.columns(key) if isinstance(cmd, t.Search) else None
-        rows = await self._rows(sel, sel.uids, wanted)
+        text_candidates = self._text_index()
+        allowed = await search.candidates(key, text_candidates, self._column_candidates)
+        whole = None
+        if allowed is None:
+            rows = await self._rows(sel, sel.uids, wanted)
+        else:
+            # Only the store's candidates are read; sequence sets still see the whole mailbox.
+            uids = sel.uids
+            whole = search.Whole(len(uids), uids[-1] if uids else 0, sel.seq_of_present)
+            chosen = [uid for uid in uids if uid in allowed]
+            rows = await self.store.messages_with_uids(sel.mailbox.id, chosen, columns=wanted)
         ctx = search.SearchContext(
             messages=rows,
             read=self._read,
-            text_candidates=self._text_candidates,
+            text_candidates=text_candidates,
             saved=self.saved,
             tz=datetime.UTC,
             now=time.time(),
+            whole=whole,
         )
         found = await search.search(key, ctx)
         uid_mode = cmd.uid
@@ -937,14 +948,28 @@ class Session:
         found = await self.store.read_messages([m.id for m in messages if m.id >= 0])
         return [found.get(m.id, b"") for m in messages]
 
-    async def _text_candidates(
-        self, words: Sequence[str], pieces: Sequence[str], where: str
-    ) -> set[int] | None:
+    def _text_index(self) -> search.TextCandidates:
+        """The full-text index's candidates, asked once per string in a search (both
+        :func:`search.candidates` and the TEXT key itself want them)."""
+        asked: dict[tuple[tuple[str, ...], tuple[str, ...], str], set[int]] = {}
+
+        async def text_candidates(
+            words: Sequence[str], pieces: Sequence[str], where: str
+        ) -> set[int] | None:
+            assert self.selected is not None
+            key = (tuple(words), tuple(pieces), where)
+            if key not in asked:
+                found = await self.store.search_text(
+                    self.selected.mailbox.id, words, pieces, headers=where == "text"
+                )
+                asked[key] = set(found)
+            return asked[key]
+
+        return text_candidates
+
+    async def _column_candidates(self, column: str, pieces: Sequence[str]) -> set[int]:
         assert self.selected is not None
-        found = await self.store.search_text(
-            self.selected.mailbox.id, words, pieces, headers=where == "text"
-        )
-        return set(found)
+        return set(await self.store.search_columns(self.selected.mailbox.id, column, pieces))
 
 
 class _TooBig(Exception):

@@ -372,6 +372,25 @@ class Store:
             lambda: messages.list_messages(mailbox_id, first_uid, last_uid, columns)
         )
 
+    async def messages_with_uids(
+        self, mailbox_id: int, uids: Sequence[int], *, columns: Collection[str] | None = None
+    ) -> list[Message]:
+        """Rows of ``uids`` (those still there) in UID order, each looked up by UID: for a few
+        UIDs spread over a large mailbox. ``columns`` as for :meth:`list_messages`."""
+        if not uids:
+            return []
+        return await self.backend.read(
+            lambda: messages.messages_with_uids(mailbox_id, uids, columns)
+        )
+
+    async def search_columns(
+        self, mailbox_id: int, column: str, pieces: Sequence[str]
+    ) -> list[int]:
+        """UIDs (ascending) whose decoded ``column`` (``subject``, ``from_``, ``to_``, ``cc``,
+        ``bcc``) holds every piece, ASCII case aside: candidates for an IMAP header search,
+        to be checked. See :func:`courrier.store.messages.search_columns`."""
+        return await self.backend.read(lambda: messages.search_columns(mailbox_id, column, pieces))
+
     async def list_states(
         self, mailbox_id: int, first_uid: int = 1, last_uid: int | None = None
     ) -> list[MessageState]:

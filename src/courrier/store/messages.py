@@ -147,16 +147,19 @@ _OPTIONAL_COLUMNS = {
 }
 
 
-def _select_list(columns: Collection[str] | None) -> str:
+def _select_list(columns: Collection[str] | None, *, pg: bool = False) -> str:
     """:data:`_MESSAGE_COLUMNS` with the content columns not in ``columns`` replaced by empty
-    constants (None: all of them), so that rows stay in :func:`_message`'s shape."""
+    constants (None: all of them), so that rows stay in :func:`_message`'s shape. ``pg``: for
+    PostgreSQL, where ``X''`` is a bit string, not an empty bytea."""
     if columns is None:
         return _MESSAGE_COLUMNS
     unknown = set(columns) - _OPTIONAL_COLUMNS.keys()
     if unknown:
         raise ValueError(f"not an optional message column: {sorted(unknown)}")
     return ", ".join(
-        name if name in columns or name not in _OPTIONAL_COLUMNS else _OPTIONAL_COLUMNS[name]
+        name
+        if name in columns or name not in _OPTIONAL_COLUMNS
+        else ("''::bytea" if pg and _OPTIONAL_COLUMNS[name] == "X''" else _OPTIONAL_COLUMNS[name])
         for name in _MESSAGE_COLUMNS.split(", ")
     )
 
@@ -404,14 +407,59 @@ def list_messages(
 ) -> Tx[list[Message]]:
     """Rows in UID order; ``columns`` (see :data:`_OPTIONAL_COLUMNS`) limits the content read,
     the others are empty."""
+    where = "FROM messages WHERE mailbox_id = ? AND uid >= ? AND uid <= ? ORDER BY uid"
     found = yield rows(
-        f"SELECT {_select_list(columns)} FROM messages WHERE mailbox_id = ? AND uid >= ? "
-        "AND uid <= ? ORDER BY uid",
+        f"SELECT {_select_list(columns)} {where}",
         mailbox_id,
         first_uid,
         last_uid if last_uid is not None else 2**62,
+        pg=f"SELECT {_select_list(columns, pg=True)} {where}",
     )
     return [_message(r) for r in found]
+
+
+def messages_with_uids(
+    mailbox_id: int, uids: Sequence[int], columns: Collection[str] | None = None
+) -> Tx[list[Message]]:
+    """Rows of ``uids`` (those still there) in UID order, each looked up by its UID: for a few
+    UIDs spread over a large mailbox, where :func:`list_messages` would read the whole range."""
+    where = "FROM messages WHERE mailbox_id = ? AND uid"
+    found = yield Q(
+        f"SELECT {_select_list(columns)} {where} IN (SELECT value FROM json_each(?)) ORDER BY uid",
+        (mailbox_id, json.dumps(list(uids))),
+        "all",
+        pg=f"SELECT {_select_list(columns, pg=True)} {where} = ANY(?::bigint[]) ORDER BY uid",
+        pg_params=(mailbox_id, list(uids)),
+    )
+    return [_message(r) for r in found]
+
+
+#: Row columns :func:`search_columns` may look in: the decoded header values IMAP SEARCH
+#: compares (RFC 9051 §6.4.4 SUBJECT, FROM, TO, CC, BCC).
+_SEARCHABLE_COLUMNS = frozenset(("subject", "from_", "to_", "cc", "bcc"))
+_PIECE = re.compile(r"[a-z0-9]+")
+
+
+def search_columns(mailbox_id: int, column: str, pieces: Sequence[str]) -> Tx[list[int]]:
+    """UIDs (ascending) of the messages whose ``column`` holds every one of ``pieces`` (lower-case
+    ASCII letters and digits), ASCII case aside: a superset of those an IMAP header search for
+    a string with these pieces matches, found without reading the rows into Python."""
+    if column not in _SEARCHABLE_COLUMNS:
+        raise ValueError(f"not a searchable column: {column}")
+    if not pieces or not all(_PIECE.fullmatch(p) for p in pieces):
+        raise ValueError(f"pieces must be lower-case ASCII letters and digits: {pieces!r}")
+    # LIKE folds ASCII letters only on SQLite; ILIKE may fold more on PostgreSQL, which only
+    # adds candidates. Pieces hold no LIKE wildcard (% or _).
+    params = (mailbox_id, *(f"%{p}%" for p in pieces))
+    where = "SELECT uid FROM messages WHERE mailbox_id = ?"
+    found = yield Q(
+        where + "".join(f" AND {column} LIKE ?" for _ in pieces) + " ORDER BY uid",
+        params,
+        "all",
+        pg=where + "".join(f" AND {column} ILIKE ?" for _ in pieces) + " ORDER BY uid",
+        pg_params=params,
+    )
+    return [int(r[0]) for r in found]
 
 
 def list_states(mailbox_id: int, first_uid: int, last_uid: int | None) -> Tx[list[MessageState]]:
