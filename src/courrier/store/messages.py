@@ -16,10 +16,11 @@ Invariants kept here, for both backends:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from courrier.message import ParsedMessage
@@ -118,51 +119,30 @@ def blob_locations(
 
 # -- messages ------------------------------------------------------------------------------
 
-_MESSAGE_COLUMNS = (
-    "id, mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, envelope, "
-    "bodystructure, body, subject, from_, to_, cc, bcc, sent_date, message_id, in_reply_to, "
-    "references_, preview, sort_subject, sort_from, sort_to, sort_cc"
-)
+#: The columns every message row has, in the order of :class:`Message`'s first fields.
+_STATE_COLUMNS = "id, mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id"
 
-
-#: Content columns a reader may leave out (:func:`list_messages`), with what stands in for them.
-_OPTIONAL_COLUMNS = {
-    "envelope": "X''",
-    "bodystructure": "X''",
-    "body": "X''",
-    "subject": "''",
-    "from_": "''",
-    "to_": "''",
-    "cc": "''",
-    "bcc": "''",
-    "sent_date": "NULL",
-    "message_id": "''",
-    "in_reply_to": "''",
-    "references_": "''",
-    "preview": "''",
-    "sort_subject": "''",
-    "sort_from": "''",
-    "sort_to": "''",
-    "sort_cc": "''",
+#: The content columns, in the order of :class:`Message`'s other fields, and what a row that
+#: does not read one (:func:`list_messages` ``columns``) has in its place.
+_CONTENT_COLUMNS: dict[str, object] = {
+    "envelope": b"",
+    "bodystructure": b"",
+    "body": b"",
+    "subject": "",
+    "from_": "",
+    "to_": "",
+    "cc": "",
+    "bcc": "",
+    "sent_date": None,
+    "message_id": "",
+    "in_reply_to": "",
+    "references_": "",
+    "preview": "",
+    "sort_subject": "",
+    "sort_from": "",
+    "sort_to": "",
+    "sort_cc": "",
 }
-
-
-def _select_list(columns: Collection[str] | None, *, pg: bool = False) -> str:
-    """:data:`_MESSAGE_COLUMNS` with the content columns not in ``columns`` replaced by empty
-    constants (None: all of them), so that rows stay in :func:`_message`'s shape. ``pg``: for
-    PostgreSQL, where ``X''`` is a bit string, not an empty bytea."""
-    if columns is None:
-        return _MESSAGE_COLUMNS
-    unknown = set(columns) - _OPTIONAL_COLUMNS.keys()
-    if unknown:
-        raise ValueError(f"not an optional message column: {sorted(unknown)}")
-    return ", ".join(
-        name
-        if name in columns or name not in _OPTIONAL_COLUMNS
-        else ("''::bytea" if pg and _OPTIONAL_COLUMNS[name] == "X''" else _OPTIONAL_COLUMNS[name])
-        for name in _MESSAGE_COLUMNS.split(", ")
-    )
-
 
 #: Flag(n) for every n of the system flags: an enum call per row is measurable on 10,000 rows.
 _FLAGS = tuple(Flag(n) for n in range(64))
@@ -172,10 +152,31 @@ def _flag(value: int) -> Flag:
     return _FLAGS[value] if 0 <= value < 64 else Flag(value)
 
 
-def _message(r: Row) -> Message:
-    # Columns in the order of Message's fields; both drivers give ints, str and bytes already.
-    keywords = tuple(r[5].split()) if r[5] else ()
-    return Message(r[0], r[1], r[2], r[3], _flag(r[4]), keywords, *r[6:])
+@functools.lru_cache(maxsize=64)
+def _reader(columns: frozenset[str] | None) -> tuple[str, Callable[[Row], Message]]:
+    """The select list of message rows with the content ``columns`` (None: all of them), and
+    the function that makes a :class:`Message` of such a row, the other columns left empty.
+
+    Only the wanted columns are selected: the database's cost grows with the columns a row
+    returns (a FETCH FLAGS of 10,000 rows read 26 columns in 24 ms, 9 in 7 ms). The function
+    is compiled once per set of columns, as :func:`collections.namedtuple` compiles its
+    constructor, so that filling in the empty fields costs nothing per row.
+    """
+    if columns is not None and not columns <= _CONTENT_COLUMNS.keys():
+        unknown = sorted(columns - _CONTENT_COLUMNS.keys())
+        raise ValueError(f"not an optional message column: {unknown}")
+    wanted = [c for c in _CONTENT_COLUMNS if columns is None or c in columns]
+    values = []
+    for name, empty in _CONTENT_COLUMNS.items():
+        values.append(f"r[{9 + wanted.index(name)}]" if name in wanted else repr(empty))
+    # Both drivers give ints, str and bytes already; Message is a tuple, made without its
+    # generated __new__.
+    source = (
+        "lambda r: new(Message, (r[0], r[1], r[2], r[3], flag(r[4]), "
+        f"tuple(r[5].split()) if r[5] else (), r[6], r[7], r[8], {', '.join(values)}))"
+    )
+    make = eval(source, {"new": tuple.__new__, "Message": Message, "flag": _flag})
+    return ", ".join([_STATE_COLUMNS, *wanted]), make
 
 
 def _charge_quota(mailbox_id: int, size: int) -> Tx[tuple[int, int]]:
@@ -405,17 +406,17 @@ def store_blobs(blobs: Sequence[NewBlob]) -> Tx[dict[str, int]]:
 def list_messages(
     mailbox_id: int, first_uid: int, last_uid: int | None, columns: Collection[str] | None = None
 ) -> Tx[list[Message]]:
-    """Rows in UID order; ``columns`` (see :data:`_OPTIONAL_COLUMNS`) limits the content read,
+    """Rows in UID order; ``columns`` (see :data:`_CONTENT_COLUMNS`) limits the content read,
     the others are empty."""
-    where = "FROM messages WHERE mailbox_id = ? AND uid >= ? AND uid <= ? ORDER BY uid"
+    select, make = _reader(None if columns is None else frozenset(columns))
     found = yield rows(
-        f"SELECT {_select_list(columns)} {where}",
+        f"SELECT {select} FROM messages WHERE mailbox_id = ? AND uid >= ? AND uid <= ? "
+        "ORDER BY uid",
         mailbox_id,
         first_uid,
         last_uid if last_uid is not None else 2**62,
-        pg=f"SELECT {_select_list(columns, pg=True)} {where}",
     )
-    return [_message(r) for r in found]
+    return [make(r) for r in found]
 
 
 def messages_with_uids(
@@ -423,15 +424,16 @@ def messages_with_uids(
 ) -> Tx[list[Message]]:
     """Rows of ``uids`` (those still there) in UID order, each looked up by its UID: for a few
     UIDs spread over a large mailbox, where :func:`list_messages` would read the whole range."""
-    where = "FROM messages WHERE mailbox_id = ? AND uid"
+    select, make = _reader(None if columns is None else frozenset(columns))
+    where = f"SELECT {select} FROM messages WHERE mailbox_id = ? AND uid"
     found = yield Q(
-        f"SELECT {_select_list(columns)} {where} IN (SELECT value FROM json_each(?)) ORDER BY uid",
+        f"{where} IN (SELECT value FROM json_each(?)) ORDER BY uid",
         (mailbox_id, json.dumps(list(uids))),
         "all",
-        pg=f"SELECT {_select_list(columns, pg=True)} {where} = ANY(?::bigint[]) ORDER BY uid",
+        pg=f"{where} = ANY(?::bigint[]) ORDER BY uid",
         pg_params=(mailbox_id, list(uids)),
     )
-    return [_message(r) for r in found]
+    return [make(r) for r in found]
 
 
 #: Row columns :func:`search_columns` may look in: the decoded header values IMAP SEARCH
