@@ -47,6 +47,7 @@ async def test_scripted_tests_all_pass(tmp_path: Path) -> None:
         out = await imaptest(run, "test=tests", limit=600)
     summary = re.search(r"(\d+) test groups: (\d+) failed", out)
     assert summary, out[-3000:]
+    print("imaptest:", summary[0], *re.findall(r".* commands failed.*", out), sep="\n")
     assert summary[2] == "0", "\n".join(
         line for line in out.splitlines() if line.startswith(("***", " - ", "Error"))
     )
@@ -59,5 +60,6 @@ async def test_stress_run_is_clean(tmp_path: Path) -> None:
             run, "mbox=tests/default.mbox", f"secs={secs}", "clients=10", limit=float(secs) + 120
         )
     assert "Totals:" in out, out[-3000:]
+    print("imaptest stress:", out[out.rindex("Totals:") :].strip(), sep="\n")
     errors = [line for line in out.splitlines() if "Error" in line or "assert" in line.lower()]
     assert errors == [], "\n".join(errors[:20])

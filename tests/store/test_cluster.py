@@ -37,6 +37,21 @@ async def test_change_on_one_node_wakes_a_session_on_another(
     assert [c.uid for c in changes] == [1]
 
 
+async def test_another_node_names_the_mailboxes_it_changed(two_nodes: tuple[Store, Store]) -> None:
+    a, b = two_nodes
+    account = await new_account(a)
+    inbox = await a.mailbox(account.id, "INBOX")
+    other = await a.mailbox(account.id, "Archive")
+    start = account.highestmodseq
+    with b.subscribe(account.id, start, mailbox_id=inbox.id) as sub:
+        await a.append(other.id, make_message(1))
+        waiter = asyncio.create_task(asyncio.wait_for(sub.wait(start), 10))
+        await asyncio.sleep(0.2)  # the other node's NOTIFY for Archive has arrived by now
+        assert not waiter.done()
+        appended = await a.append(inbox.id, make_message(2))
+        assert await waiter == appended.modseq
+
+
 async def test_nodes_appending_together_never_share_a_uid(two_nodes: tuple[Store, Store]) -> None:
     a, b = two_nodes
     account = await new_account(a)

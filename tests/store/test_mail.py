@@ -352,6 +352,40 @@ async def test_change_feed_wakes_subscribers(store: Store) -> None:
     assert store.feed.subscribers(account.id) == 0
 
 
+async def test_a_subscription_to_one_mailbox_sleeps_through_the_others(store: Store) -> None:
+    """An IMAP session idling on one mailbox is not woken by deliveries, flag changes,
+    expunges or copies elsewhere in the account; it is by each of them in its own."""
+    account = await new_account(store)
+    inbox = await store.mailbox(account.id, "INBOX")
+    other = await store.mailbox(account.id, "Archive")
+    start = account.highestmodseq
+    with (
+        store.subscribe(account.id, start, mailbox_id=inbox.id) as watching_inbox,
+        store.subscribe(account.id, start) as watching_all,
+    ):
+        elsewhere = await store.append(other.id, make_message(1))
+        await store.store_flags(other.id, [elsewhere.uid], "add", Flag.SEEN)
+        await store.copy(other.id, other.id, [elsewhere.uid])
+        await store.expunge(other.id, [elsewhere.uid], deleted_only=False)
+        await asyncio.sleep(0.01)
+        assert watching_inbox.modseq == start
+        assert watching_all.modseq > start
+        waiter = asyncio.create_task(asyncio.wait_for(watching_inbox.wait(start), 10))
+        await asyncio.sleep(0)
+        here = await store.append(inbox.id, make_message(2))
+        assert await waiter == here.modseq
+        for change in (
+            store.store_flags(inbox.id, [here.uid], "add", Flag.FLAGGED),
+            store.copy(other.id, inbox.id, [elsewhere.uid + 1]),
+            store.expunge(inbox.id, [here.uid], deleted_only=False),
+        ):
+            seen = watching_inbox.modseq
+            waiter = asyncio.create_task(asyncio.wait_for(watching_inbox.wait(seen), 10))
+            await asyncio.sleep(0)
+            await change
+            assert await waiter > seen
+
+
 async def test_read_messages_in_one_go(store: Store) -> None:
     account = await new_account(store)
     inbox = await store.mailbox(account.id, "INBOX")

@@ -603,7 +603,13 @@ class Session:
         await self.news()
         await self.send(b"+ idling\r\n")
         await self.io.flush()
-        feed = self.store.subscribe(self.account.id, self.selected.modseq if self.selected else 0)
+        # Only the selected mailbox's changes are news (RFC 9051 §6.3.13 reports no others).
+        sel = self.selected
+        feed = self.store.subscribe(
+            self.account.id,
+            sel.modseq if sel else 0,
+            mailbox_id=sel.mailbox.id if sel else None,
+        )
         line_task = asyncio.ensure_future(self.io.read_line(self.settings.imap.idle_timeout))
         try:
             seen = feed.modseq

@@ -469,9 +469,12 @@ class Store:
             lambda: messages.search_text(mailbox_id, words, pieces, headers=headers, body=body)
         )
 
-    def subscribe(self, account_id: int, modseq: int = 0) -> Subscription:
-        """Wake-ups after every committed change to the account (IDLE, POP3, webmail)."""
-        return self.feed.subscribe(account_id, modseq)
+    def subscribe(
+        self, account_id: int, modseq: int = 0, *, mailbox_id: int | None = None
+    ) -> Subscription:
+        """Wake-ups after every committed change to the account (IDLE, POP3, webmail), or
+        only to ``mailbox_id`` (and changes that name no mailbox)."""
+        return self.feed.subscribe(account_id, modseq, mailbox_id)
 
 
 def _used_bytes(account_id: int) -> Tx[int]:

@@ -4,7 +4,9 @@ A subscriber (an IMAP IDLE session, a POP3 or webmail view) holds a :class:`Subs
 awaits :meth:`Subscription.wait`; after every commit that changed the account, the backend
 publishes the account's new MODSEQ and each waiter wakes. What changed is then read from the
 change log (``Store.changes_since``). A subscription is one small object and at most one future:
-thousands of idle sessions cost little.
+thousands of idle sessions cost little. A subscription may watch one mailbox only (an IMAP
+session's selected mailbox): changes that name other mailboxes of the account do not wake it,
+so that one delivery does not wake every session of an account with many open.
 """
 
 from __future__ import annotations
@@ -17,16 +19,23 @@ from courrier.store.tx import Notify
 
 
 class Subscription:
-    __slots__ = ("_feed", "_waiter", "account_id", "modseq")
+    __slots__ = ("_feed", "_waiter", "account_id", "mailbox_id", "modseq")
 
-    def __init__(self, feed: ChangeFeed, account_id: int, modseq: int) -> None:
+    def __init__(
+        self, feed: ChangeFeed, account_id: int, modseq: int, mailbox_id: int | None
+    ) -> None:
         self._feed = feed
         self._waiter: asyncio.Future[None] | None = None
         self.account_id = account_id
-        #: Highest MODSEQ announced so far.
+        #: The one mailbox watched; None: all of the account's.
+        self.mailbox_id = mailbox_id
+        #: Highest MODSEQ announced so far (of the changes watched).
         self.modseq = modseq
 
-    def _wake(self, modseq: int) -> None:
+    def _wake(self, modseq: int, mailboxes: frozenset[int] | None) -> None:
+        watched = self.mailbox_id
+        if watched is not None and mailboxes is not None and watched not in mailboxes:
+            return
         if modseq > self.modseq:
             self.modseq = modseq
             if self._waiter is not None and not self._waiter.done():
@@ -70,8 +79,10 @@ class ChangeFeed:
         """The highest MODSEQ published for the account (0: none since start)."""
         return self._latest.get(account_id, 0)
 
-    def subscribe(self, account_id: int, modseq: int = 0) -> Subscription:
-        sub = Subscription(self, account_id, modseq)
+    def subscribe(
+        self, account_id: int, modseq: int = 0, mailbox_id: int | None = None
+    ) -> Subscription:
+        sub = Subscription(self, account_id, modseq, mailbox_id)
         self._subs.setdefault(account_id, set()).add(sub)
         return sub
 
@@ -87,7 +98,7 @@ class ChangeFeed:
             if notice.modseq > self._latest.get(notice.account_id, 0):
                 self._latest[notice.account_id] = notice.modseq
             for sub in self._subs.get(notice.account_id, ()):
-                sub._wake(notice.modseq)
+                sub._wake(notice.modseq, notice.mailboxes)
 
     def subscribers(self, account_id: int) -> int:
         return len(self._subs.get(account_id, ()))

@@ -120,7 +120,7 @@ def _log_mailbox_change(account_id: int, mailbox_id: int) -> Tx[int]:
         mailbox_id,
         int(ChangeKind.MAILBOX),
     )
-    yield Notify(account_id, modseq)
+    yield Notify(account_id, modseq, frozenset((mailbox_id,)))
     return modseq
 
 

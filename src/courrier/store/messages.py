@@ -355,8 +355,9 @@ def append_and_reference(
         [(a, m, item.mailbox_id, uid, int(ChangeKind.APPEND)) for item, a, uid, m in placed],
     )
     for account_id, (_, _, modseq) in sorted(quota.items()):
-        if any(a == account_id for _, a, _, _ in placed):
-            yield Notify(account_id, modseq)
+        changed = frozenset(item.mailbox_id for item, a, _, _ in placed if a == account_id)
+        if changed:
+            yield Notify(account_id, modseq, changed)
     return [
         r
         if isinstance(r, StoreError)
@@ -545,7 +546,7 @@ def store_flags(
             [(account_id, modseq, mailbox_id, u, int(ChangeKind.FLAGS)) for *_, u in updates],
         )
         yield run("UPDATE mailboxes SET highestmodseq = ? WHERE id = ?", modseq, mailbox_id)
-        yield Notify(account_id, modseq)
+        yield Notify(account_id, modseq, frozenset((mailbox_id,)))
         changed = [(u, f, tuple(k.split()), modseq) for f, k, _, u in updates]
     return changed, failed
 
@@ -576,7 +577,7 @@ def expunge(mailbox_id: int, uids: Sequence[int] | None, *, deleted_only: bool) 
         [(account_id, modseq, mailbox_id, int(r[0]), int(ChangeKind.EXPUNGE)) for r in doomed],
     )
     yield run("UPDATE mailboxes SET highestmodseq = ? WHERE id = ?", modseq, mailbox_id)
-    yield Notify(account_id, modseq)
+    yield Notify(account_id, modseq, frozenset((mailbox_id,)))
     return [int(r[0]) for r in doomed]
 
 
@@ -617,7 +618,7 @@ def copy_messages(source_id: int, target_id: int, uids: Sequence[int]) -> Tx[lis
         INSERT_CHANGE,
         [(account_id, modseq, target_id, new, int(ChangeKind.APPEND)) for _, new in pairs],
     )
-    yield Notify(account_id, modseq)
+    yield Notify(account_id, modseq, frozenset((target_id,)))
     return pairs
 
 

@@ -164,9 +164,13 @@ class PostgresBackend(Submitter):
             return
         notices = []
         for item in body.split(","):
-            account, _, modseq = item.partition(":")
+            # "account:modseq[:mailbox.mailbox…]" (see _payloads)
+            account, _, rest = item.partition(":")
+            modseq, _, boxes = rest.partition(":")
             if account.isdigit() and modseq.isdigit():
-                notices.append(Notify(int(account), int(modseq)))
+                ids = boxes.split(".") if boxes else []
+                mailboxes = frozenset(int(b) for b in ids) if all(map(str.isdigit, ids)) else None
+                notices.append(Notify(int(account), int(modseq), mailboxes if ids else None))
         if notices:
             self._notify(notices)
 
@@ -197,7 +201,7 @@ class PostgresBackend(Submitter):
         retries = 0
         while units:
             staged: list[tuple[Unit, Any]] = []
-            notices: dict[int, int] = {}
+            notices: dict[int, Notify] = {}
             indexing: list[Index] = []
             tr = conn.transaction()
             try:
@@ -212,8 +216,8 @@ class PostgresBackend(Submitter):
                         if isinstance(effect, Index):
                             indexing.append(effect)
                         elif isinstance(effect, Notify):
-                            notices[effect.account_id] = max(
-                                notices.get(effect.account_id, 0), effect.modseq
+                            notices[effect.account_id] = _merged(
+                                notices.get(effect.account_id), effect
                             )
                 for payload in self._payloads(notices):
                     await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
@@ -242,13 +246,17 @@ class PostgresBackend(Submitter):
                 unit.succeed(value)
             self.indexer.submit(indexing)
             if notices:
-                self._notify([Notify(a, m) for a, m in notices.items()])
+                self._notify(list(notices.values()))
             break
         for pending in batch:
             pending.settle()
 
-    def _payloads(self, notices: dict[int, int]) -> list[str]:
-        items = [f"{a}:{m}" for a, m in notices.items()]
+    def _payloads(self, notices: dict[int, Notify]) -> list[str]:
+        items = [
+            f"{n.account_id}:{n.modseq}"
+            + (":" + ".".join(map(str, sorted(n.mailboxes))) if n.mailboxes else "")
+            for n in notices.values()
+        ]
         payloads, current = [], ""
         for item in items:
             if current and len(current) + len(item) > _PAYLOAD_MAX:
@@ -290,3 +298,13 @@ async def _migrate(conn: asyncpg.Connection) -> None:
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
         await _drive(lambda: schema.migrate("postgres", int(time.time())), conn)
+
+
+def _merged(earlier: Notify | None, notice: Notify) -> Notify:
+    """One notice per account and transaction: the highest MODSEQ, every mailbox named."""
+    if earlier is None:
+        return notice
+    mailboxes = None
+    if earlier.mailboxes is not None and notice.mailboxes is not None:
+        mailboxes = earlier.mailboxes | notice.mailboxes
+    return Notify(notice.account_id, max(earlier.modseq, notice.modseq), mailboxes)

@@ -39,10 +39,12 @@ class Q:
 
 @dataclass(frozen=True, slots=True)
 class Notify:
-    """After commit: tell change-feed subscribers that ``account_id`` reached ``modseq``."""
+    """After commit: tell change-feed subscribers that ``account_id`` reached ``modseq``, by
+    changes to ``mailboxes`` (None: any of them, or not known)."""
 
     account_id: int
     modseq: int
+    mailboxes: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
