@@ -386,6 +386,29 @@ async def test_a_subscription_to_one_mailbox_sleeps_through_the_others(store: St
             assert await waiter > seen
 
 
+async def test_mailbox_view_for_select(store: Store) -> None:
+    account = await new_account(store)
+    inbox = await store.mailbox(account.id, "INBOX")
+    empty = await store.mailbox_view(inbox.id)
+    assert (list(empty.uids), empty.keywords, empty.first_unseen, empty.highest_modseq) == (
+        [],
+        frozenset(),
+        None,
+        0,
+    )
+    for n in range(1, 6):
+        await store.append(inbox.id, make_message(n))
+    await store.store_flags(inbox.id, [1, 2, 4], "add", Flag.SEEN)
+    await store.store_flags(inbox.id, [2], "add", 0, ["$Work", "$Later"])
+    changed, _ = await store.store_flags(inbox.id, [5], "add", 0, ["$Work"])
+    await store.expunge(inbox.id, [3], deleted_only=False)
+    view = await store.mailbox_view(inbox.id)
+    assert list(view.uids) == [1, 2, 4, 5]
+    assert view.keywords == {"$Work", "$Later"}
+    assert view.first_unseen == 5  # 3, the first unseen, is gone
+    assert view.highest_modseq == changed[0][3]  # the expunge moved no message's MODSEQ
+
+
 async def test_read_messages_in_one_go(store: Store) -> None:
     account = await new_account(store)
     inbox = await store.mailbox(account.id, "INBOX")

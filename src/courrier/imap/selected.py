@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from courrier.imap.fetch import format_flags
 from courrier.imap.types import SequenceSet, format_sequence_set
-from courrier.store import ChangeKind, Flag, Mailbox, MessageState, Store
+from courrier.store import ChangeKind, Flag, Mailbox, MailboxView, MessageState, Store
 
 #: The newest UID array of each mailbox, for sessions to share (weakly held).
 _LATEST: dict[int, weakref.ref[array[int]]] = {}
@@ -78,20 +78,20 @@ class Selected:
         modseq: int,
         *,
         rev1: bool,
-    ) -> tuple[Selected, list[MessageState]]:
-        """The session's view of ``mailbox``, and the state of each message as it was read
-        (for what SELECT reports: UNSEEN, HIGHESTMODSEQ, QRESYNC's changes)."""
-        states = await store.list_states(mailbox.id)
-        uids = _shared(mailbox.id, array("I", [s.uid for s in states]))
+    ) -> tuple[Selected, MailboxView]:
+        """The session's view of ``mailbox``, and the mailbox as it was read (for what SELECT
+        reports: UNSEEN, HIGHESTMODSEQ)."""
+        view = await store.mailbox_view(mailbox.id)
+        uids = _shared(mailbox.id, view.uids)
         sel = cls(mailbox, read_only, account_id, uids, modseq, rev1=rev1)
-        sel.keywords = {k for s in states if s.keywords for k in s.keywords}
+        sel.keywords = set(view.keywords)
         if rev1:
             first = mailbox.first_recent_uid
             if not read_only:  # EXAMINE looks without taking (RFC 3501 §6.3.2)
                 first, _ = await store.claim_recent(mailbox.id)
             if uids and uids[-1] >= first:
                 sel.recent = set(uids[bisect.bisect_left(uids, first) :])
-        return sel, states
+        return sel, view
 
     def flags_response(self) -> list[bytes]:
         """FLAGS and PERMANENTFLAGS with every keyword in use (RFC 9051 §7.3.5)."""

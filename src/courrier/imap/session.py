@@ -333,17 +333,18 @@ class Session:
             self.condstore = True
         account = await self.store.get_account_by_id(self.account.id)
         modseq = account.highestmodseq if account else 0
-        sel, states = await Selected.open(
+        sel, view = await Selected.open(
             self.store, box, self.account.id, read_only, modseq, rev1=not self.rev2
         )
         # The mailbox may have changed between those two reads: catch up quietly.
         await sel.poll(self.store, allow_expunge=True, vanished=True, condstore=False)
-        highest = max([box.highestmodseq, *(s.modseq for s in states)])
+        highest = max(box.highestmodseq, view.highest_modseq)
         out = [*sel.flags_response(), b"* %d EXISTS\r\n" % sel.exists]
         if not self.rev2:
             out.append(b"* %d RECENT\r\n" % len(sel.recent))
-            unseen = (sel.seq_of(s.uid) for s in states if not s.flags & Flag.SEEN)
-            first_unseen = next((n for n in unseen if n is not None), None)
+            first_unseen = None
+            if view.first_unseen is not None:
+                first_unseen = sel.seq_of(view.first_unseen)
             if first_unseen is not None:
                 out.append(b"* OK [UNSEEN %d] First unseen\r\n" % first_unseen)
         out += [
@@ -356,7 +357,7 @@ class Session:
         for line in out:
             await self.send(line)
         if cmd.qresync is not None:
-            await self._qresync(sel, states, *cmd.qresync)
+            await self._qresync(sel, *cmd.qresync)
         self.selected = sel
         self.saved = []
         mode = "READ-ONLY" if read_only else "READ-WRITE"
@@ -365,7 +366,6 @@ class Session:
     async def _qresync(
         self,
         sel: Selected,
-        states: Sequence[MessageState],
         uidvalidity: int,
         modseq: int,
         known: t.SequenceSet | None,
@@ -388,7 +388,7 @@ class Session:
             await self.send(
                 b"* VANISHED (EARLIER) " + t.format_sequence_set(sorted(gone)).encode() + b"\r\n"
             )
-        for state in states:
+        for state in await self.store.list_states(sel.mailbox.id):
             seq = sel.seq_of(state.uid)
             if state.modseq > modseq and seq is not None:
                 await self.send(sel.fetch_flags(seq, state, uid=True, modseq=True))

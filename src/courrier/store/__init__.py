@@ -28,6 +28,7 @@ from courrier.store.models import (
     Domain,
     Flag,
     Mailbox,
+    MailboxView,
     Message,
     MessageState,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "InUse",
     "InvalidName",
     "Mailbox",
+    "MailboxView",
     "Message",
     "MessageState",
     "NotFound",

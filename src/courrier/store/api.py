@@ -29,6 +29,7 @@ from courrier.store.models import (
     Domain,
     Flag,
     Mailbox,
+    MailboxView,
     Message,
     MessageState,
     QueuedMessage,
@@ -390,6 +391,10 @@ class Store:
         ``bcc``) holds every piece, ASCII case aside: candidates for an IMAP header search,
         to be checked. See :func:`courrier.store.messages.search_columns`."""
         return await self.backend.read(lambda: messages.search_columns(mailbox_id, column, pieces))
+
+    async def mailbox_view(self, mailbox_id: int) -> MailboxView:
+        """UIDs, keywords, first unseen UID and highest MODSEQ: what SELECT shows."""
+        return await self.backend.read(lambda: messages.mailbox_view(mailbox_id))
 
     async def list_states(
         self, mailbox_id: int, first_uid: int = 1, last_uid: int | None = None

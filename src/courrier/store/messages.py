@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from array import array
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,15 @@ from courrier.store.errors import (
     QuotaExceeded,
     StoreError,
 )
-from courrier.store.models import Appended, Change, ChangeKind, Flag, Message, MessageState
+from courrier.store.models import (
+    Appended,
+    Change,
+    ChangeKind,
+    Flag,
+    MailboxView,
+    Message,
+    MessageState,
+)
 from courrier.store.schema import DEDUPE_MIN
 from courrier.store.tx import Index, Notify, Q, Row, Tx, Unindex, Unlink, many, one, rows, run
 
@@ -463,6 +472,26 @@ def search_columns(mailbox_id: int, column: str, pieces: Sequence[str]) -> Tx[li
         pg_params=params,
     )
     return [int(r[0]) for r in found]
+
+
+def mailbox_view(mailbox_id: int) -> Tx[MailboxView]:
+    """The mailbox as SELECT shows it, in four narrow queries of one snapshot."""
+    found = yield rows("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", mailbox_id)
+    uids = array("I", [r[0] for r in found])
+    found = yield rows(
+        "SELECT DISTINCT keywords FROM messages WHERE mailbox_id = ? AND keywords <> ''",
+        mailbox_id,
+    )
+    keywords = frozenset(k for r in found for k in str(r[0]).split())
+    unseen = yield one(
+        "SELECT MIN(uid) FROM messages WHERE mailbox_id = ? AND flags & ? = 0",
+        mailbox_id,
+        int(Flag.SEEN),
+    )
+    top = yield one("SELECT MAX(modseq) FROM messages WHERE mailbox_id = ?", mailbox_id)
+    first_unseen = None if unseen is None or unseen[0] is None else int(unseen[0])
+    highest = 0 if top is None or top[0] is None else int(top[0])
+    return MailboxView(uids, keywords, first_unseen, highest)
 
 
 def list_states(mailbox_id: int, first_uid: int, last_uid: int | None) -> Tx[list[MessageState]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import NamedTuple
@@ -116,6 +117,20 @@ class Message(NamedTuple):
     sort_from: str = ""
     sort_to: str = ""
     sort_cc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxView:
+    """What selecting a mailbox needs (RFC 9051 §6.3.2), without an object per message."""
+
+    #: The messages' UIDs, ascending (4 octets each).
+    uids: array[int]
+    #: Every keyword set on a message of the mailbox.
+    keywords: frozenset[str]
+    #: The lowest UID without \Seen; None when every message is seen.
+    first_unseen: int | None
+    #: The highest MODSEQ of a message of the mailbox (0: empty).
+    highest_modseq: int
 
 
 @dataclass(frozen=True, slots=True)
