@@ -43,13 +43,18 @@ from courrier.store.schema import DEDUPE_MIN
 from courrier.store.tx import Index, Notify, Q, Row, Tx, Unindex, Unlink, many, one, rows, run
 
 _MESSAGE_FIELDS = (
-    "mailbox_id, account_id, uid, modseq, flags, keywords, internal_date, size, blob_id, prefix, "
-    "envelope, bodystructure, body, subject, from_, to_, cc, bcc, sent_date, message_id, "
-    "in_reply_to, references_, preview, sort_subject, sort_from, sort_to, sort_cc"
+    "mailbox_id, account_id, uid, modseq, flags, keywords, internal_date, size, blob_id, prefix"
 )
 _INSERT_MESSAGE_HEAD = f"INSERT INTO messages ({_MESSAGE_FIELDS}) VALUES "
 _INSERT_MESSAGE = _INSERT_MESSAGE_HEAD + f"({', '.join('?' * len(_MESSAGE_FIELDS.split(',')))})"
-#: Rows per multi-row INSERT (27 parameters each: far below both databases' limits).
+_CONTENT_FIELDS = (
+    "blob_id, envelope, bodystructure, body, subject, from_, to_, cc, bcc, sent_date, "
+    "message_id, in_reply_to, references_, preview, sort_subject, sort_from, sort_to, sort_cc"
+)
+#: A blob stored again (dedupe) or for a second mailbox keeps its first row.
+_INSERT_CONTENT_HEAD = f"INSERT INTO contents ({_CONTENT_FIELDS}) VALUES "
+_INSERT_CONTENT_TAIL = " ON CONFLICT (blob_id) DO NOTHING"
+#: Rows per multi-row INSERT (at most 18 parameters each: far below both databases' limits).
 _ROWS_PER_INSERT = 256
 
 _WORD = re.compile(r"\w+")
@@ -94,6 +99,7 @@ def release_blobs(blob_ids: Iterable[int]) -> Tx[None]:
         )
         if row is not None and int(row[0]) <= 0:
             yield Unindex(blob_id)
+            yield run("DELETE FROM contents WHERE blob_id = ?", blob_id)
             yield run("DELETE FROM blobs WHERE id = ?", blob_id)
             if row[1] is not None:
                 yield Unlink(str(row[1]))
@@ -129,7 +135,9 @@ def blob_locations(
 # -- messages ------------------------------------------------------------------------------
 
 #: The columns every message row has, in the order of :class:`Message`'s first fields.
-_STATE_COLUMNS = "id, mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id"
+_STATE_COLUMNS = (
+    "m.id, m.mailbox_id, m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.size, m.blob_id"
+)
 
 #: The content columns, in the order of :class:`Message`'s other fields, and what a row that
 #: does not read one (:func:`list_messages` ``columns``) has in its place.
@@ -163,13 +171,16 @@ def _flag(value: int) -> Flag:
 
 @functools.lru_cache(maxsize=64)
 def _reader(columns: frozenset[str] | None) -> tuple[str, Callable[[Row], Message]]:
-    """The select list of message rows with the content ``columns`` (None: all of them), and
-    the function that makes a :class:`Message` of such a row, the other columns left empty.
+    """The start of a query for message rows with the content ``columns`` (None: all of
+    them), up to its ``WHERE`` conditions on ``m`` (``messages``), and the function that makes
+    a :class:`Message` of such a row, the other columns left empty.
 
-    Only the wanted columns are selected: the database's cost grows with the columns a row
-    returns (a FETCH FLAGS of 10,000 rows read 26 columns in 24 ms, 9 in 7 ms). The function
-    is compiled once per set of columns, as :func:`collections.namedtuple` compiles its
-    constructor, so that filling in the empty fields costs nothing per row.
+    Only the wanted columns are selected, and ``contents`` is joined only when one is wanted:
+    the database's cost grows with the columns a row returns (a FETCH FLAGS of 10,000 rows
+    read 26 columns in 24 ms, 9 in 7 ms). ``messages`` stays the outer loop (CROSS JOIN) with
+    or without statistics. The function is compiled once per set of columns, as
+    :func:`collections.namedtuple` compiles its constructor, so that filling in the empty
+    fields costs nothing per row.
     """
     if columns is not None and not columns <= _CONTENT_COLUMNS.keys():
         unknown = sorted(columns - _CONTENT_COLUMNS.keys())
@@ -185,7 +196,13 @@ def _reader(columns: frozenset[str] | None) -> tuple[str, Callable[[Row], Messag
         f"tuple(r[5].split()) if r[5] else (), r[6], r[7], r[8], {', '.join(values)}))"
     )
     make = eval(source, {"new": tuple.__new__, "Message": Message, "flag": _flag})
-    return ", ".join([_STATE_COLUMNS, *wanted]), make
+    select = ", ".join([_STATE_COLUMNS, *(f"c.{c}" for c in wanted)])
+    if not wanted:
+        return f"SELECT {select} FROM messages m WHERE", make
+    return (
+        f"SELECT {select} FROM messages m CROSS JOIN contents c WHERE c.blob_id = m.blob_id AND",
+        make,
+    )
 
 
 def _charge_quota(mailbox_id: int, size: int) -> Tx[tuple[int, int]]:
@@ -229,8 +246,6 @@ class AppendItem:
 
     def row(self, account_id: int, uid: int, modseq: int, blob_id: int) -> tuple[object, ...]:
         """The values of ``_INSERT_MESSAGE``."""
-        p = self.parsed
-        sent = None if p.sent_date is None else int(p.sent_date.timestamp())
         return (
             self.mailbox_id,
             account_id,
@@ -242,6 +257,14 @@ class AppendItem:
             self.size,
             blob_id,
             self.prefix,
+        )
+
+    def content(self, blob_id: int) -> tuple[object, ...]:
+        """The values of the blob's ``contents`` row."""
+        p = self.parsed
+        sent = None if p.sent_date is None else int(p.sent_date.timestamp())
+        return (
+            blob_id,
             p.envelope,
             p.bodystructure,
             p.body,
@@ -359,6 +382,13 @@ def append_and_reference(
             " RETURNING mailbox_id, uid, id",
         )
         message_ids.update(((int(r[0]), int(r[1])), int(r[2])) for r in inserted)
+    contents = list({blob_ids[p[0].blob.hash]: p[0] for p in placed}.items())
+    for chunk in range(0, len(contents), _ROWS_PER_INSERT):
+        yield _values(
+            _INSERT_CONTENT_HEAD,
+            [item.content(blob_id) for blob_id, item in contents[chunk : chunk + _ROWS_PER_INSERT]],
+            _INSERT_CONTENT_TAIL,
+        )
     yield many(
         INSERT_CHANGE,
         [(a, m, item.mailbox_id, uid, int(ChangeKind.APPEND)) for item, a, uid, m in placed],
@@ -418,10 +448,9 @@ def list_messages(
 ) -> Tx[list[Message]]:
     """Rows in UID order; ``columns`` (see :data:`_CONTENT_COLUMNS`) limits the content read,
     the others are empty."""
-    select, make = _reader(None if columns is None else frozenset(columns))
+    head, make = _reader(None if columns is None else frozenset(columns))
     found = yield rows(
-        f"SELECT {select} FROM messages WHERE mailbox_id = ? AND uid >= ? AND uid <= ? "
-        "ORDER BY uid",
+        f"{head} m.mailbox_id = ? AND m.uid >= ? AND m.uid <= ? ORDER BY m.uid",
         mailbox_id,
         first_uid,
         last_uid if last_uid is not None else 2**62,
@@ -434,13 +463,13 @@ def messages_with_uids(
 ) -> Tx[list[Message]]:
     """Rows of ``uids`` (those still there) in UID order, each looked up by its UID: for a few
     UIDs spread over a large mailbox, where :func:`list_messages` would read the whole range."""
-    select, make = _reader(None if columns is None else frozenset(columns))
-    where = f"SELECT {select} FROM messages WHERE mailbox_id = ? AND uid"
+    head, make = _reader(None if columns is None else frozenset(columns))
+    where = f"{head} m.mailbox_id = ? AND m.uid"
     found = yield Q(
-        f"{where} IN (SELECT value FROM json_each(?)) ORDER BY uid",
+        f"{where} IN (SELECT value FROM json_each(?)) ORDER BY m.uid",
         (mailbox_id, json.dumps(list(uids))),
         "all",
-        pg=f"{where} = ANY(?::bigint[]) ORDER BY uid",
+        pg=f"{where} = ANY(?::bigint[]) ORDER BY m.uid",
         pg_params=(mailbox_id, list(uids)),
     )
     return [make(r) for r in found]
@@ -463,12 +492,15 @@ def search_columns(mailbox_id: int, column: str, pieces: Sequence[str]) -> Tx[li
     # LIKE folds ASCII letters only on SQLite; ILIKE may fold more on PostgreSQL, which only
     # adds candidates. Pieces hold no LIKE wildcard (% or _).
     params = (mailbox_id, *(f"%{p}%" for p in pieces))
-    where = "SELECT uid FROM messages WHERE mailbox_id = ?"
+    where = (
+        "SELECT m.uid FROM messages m CROSS JOIN contents c "
+        "WHERE c.blob_id = m.blob_id AND m.mailbox_id = ?"
+    )
     found = yield Q(
-        where + "".join(f" AND {column} LIKE ?" for _ in pieces) + " ORDER BY uid",
+        where + "".join(f" AND c.{column} LIKE ?" for _ in pieces) + " ORDER BY m.uid",
         params,
         "all",
-        pg=where + "".join(f" AND {column} ILIKE ?" for _ in pieces) + " ORDER BY uid",
+        pg=where + "".join(f" AND c.{column} ILIKE ?" for _ in pieces) + " ORDER BY m.uid",
         pg_params=params,
     )
     return [int(r[0]) for r in found]
@@ -612,12 +644,9 @@ def expunge(mailbox_id: int, uids: Sequence[int] | None, *, deleted_only: bool) 
 
 def copy_messages(source_id: int, target_id: int, uids: Sequence[int]) -> Tx[list[tuple[int, int]]]:
     """Copy messages (RFC 9051 §6.4.7); returns (source uid, new uid) pairs for COPYUID."""
+    # The copies share the blob and its contents row: only the narrow message rows are new.
     found = yield from _select_uids(
-        source_id,
-        uids,
-        "flags, keywords, internal_date, size, blob_id, prefix, envelope, bodystructure, body, "
-        "subject, from_, to_, cc, bcc, sent_date, message_id, in_reply_to, references_, preview, "
-        "sort_subject, sort_from, sort_to, sort_cc",
+        source_id, uids, "flags, keywords, internal_date, size, blob_id, prefix"
     )
     if not found:
         return []

@@ -1,9 +1,9 @@
 """The database schema and its migrations, for both backends.
 
 Each migration is a list of statements per dialect; pending ones are applied in one transaction
-and recorded in ``schema_version``. Upgrades only ever add: a migration never drops a column
-holding mail. A database written by a newer courrier (a higher version than this program knows)
-is refused.
+and recorded in ``schema_version``. A migration never loses mail: columns are added, or moved
+to another table with their values (v5). A database written by a newer courrier (a higher
+version than this program knows) is refused.
 
 Integer epoch seconds are used for times and 0/1 integers for booleans, so the same SQL runs on
 SQLite and PostgreSQL.
@@ -225,7 +225,88 @@ def _v4() -> Migration:
     return Migration(4, "subscriptions independent of mailboxes", statements, statements)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1(), _v2(), _v3(), _v4())
+#: What a message's blob says to IMAP (ENVELOPE, BODYSTRUCTURE, the searched and sorted
+#: header values, the preview), parsed once when the blob is stored.
+_CONTENT_COLUMNS = (
+    "envelope, bodystructure, body, subject, from_, to_, cc, bcc, sent_date, message_id, "
+    "in_reply_to, references_, preview, sort_subject, sort_from, sort_to, sort_cc"
+)
+_CONTENTS = """CREATE TABLE contents (
+        blob_id BIGINT PRIMARY KEY,
+        envelope {BYTES} NOT NULL,
+        bodystructure {BYTES} NOT NULL,
+        body {BYTES} NOT NULL,
+        subject TEXT NOT NULL,
+        from_ TEXT NOT NULL,
+        to_ TEXT NOT NULL,
+        cc TEXT NOT NULL,
+        bcc TEXT NOT NULL,
+        sent_date BIGINT,
+        message_id TEXT NOT NULL,
+        in_reply_to TEXT NOT NULL,
+        references_ TEXT NOT NULL,
+        preview TEXT NOT NULL,
+        sort_subject TEXT NOT NULL,
+        sort_from TEXT NOT NULL,
+        sort_to TEXT NOT NULL,
+        sort_cc TEXT NOT NULL
+    )"""
+_STATE_COLUMNS = (
+    "id, mailbox_id, account_id, uid, modseq, flags, keywords, internal_date, size, blob_id, prefix"
+)
+
+
+def _v5() -> Migration:
+    # A message row kept what its blob says to IMAP (~1.2 KiB): a flag change on 10,000
+    # messages rewrote ~4,000 pages, a COPY wrote it all again. That moves to ``contents``,
+    # one row per blob, shared by every copy and never touched by flag changes; ``messages``
+    # keeps the ~100 octets that change (bench/RESULTS.md). No foreign key, as for ``fts``:
+    # the row goes with its blob (messages.release_blobs).
+    sqlite_contents, pg_contents = _both(_CONTENTS)
+    sqlite = (
+        sqlite_contents,
+        f"INSERT OR IGNORE INTO contents (blob_id, {_CONTENT_COLUMNS}) "
+        f"SELECT blob_id, {_CONTENT_COLUMNS} FROM messages ORDER BY id",
+        # SQLite drops columns by rewriting the table: once, into a new one.
+        _both(
+            """CREATE TABLE messages_v5 (
+        id {ID},
+        mailbox_id BIGINT NOT NULL REFERENCES mailboxes(id),
+        account_id BIGINT NOT NULL,
+        uid BIGINT NOT NULL,
+        modseq BIGINT NOT NULL,
+        flags INTEGER NOT NULL DEFAULT 0,
+        keywords TEXT NOT NULL DEFAULT '',
+        internal_date BIGINT NOT NULL,
+        size BIGINT NOT NULL,
+        blob_id BIGINT NOT NULL REFERENCES blobs(id),
+        prefix {BYTES} NOT NULL,
+        UNIQUE (mailbox_id, uid)
+    )"""
+        )[0],
+        f"INSERT INTO messages_v5 ({_STATE_COLUMNS}) SELECT {_STATE_COLUMNS} FROM messages",
+        # Message ids are never reused (AUTOINCREMENT): the counter moves over too.
+        "INSERT INTO sqlite_sequence (name, seq) SELECT 'messages_v5', 0 "
+        "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'messages_v5')",
+        "UPDATE sqlite_sequence SET seq = (SELECT MAX(seq) FROM sqlite_sequence "
+        "WHERE name IN ('messages', 'messages_v5')) WHERE name = 'messages_v5'",
+        "DROP TABLE messages",
+        "ALTER TABLE messages_v5 RENAME TO messages",
+        "CREATE INDEX messages_modseq ON messages(mailbox_id, modseq)",
+        "CREATE INDEX messages_blob ON messages(blob_id)",
+    )
+    postgres = (
+        pg_contents,
+        f"INSERT INTO contents (blob_id, {_CONTENT_COLUMNS}) "
+        f"SELECT DISTINCT ON (blob_id) blob_id, {_CONTENT_COLUMNS} FROM messages "
+        "ORDER BY blob_id, id",
+        "ALTER TABLE messages "
+        + ", ".join(f"DROP COLUMN {c}" for c in _CONTENT_COLUMNS.split(", ")),
+    )
+    return Migration(5, "per-blob IMAP content apart from the message rows", sqlite, postgres)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1(), _v2(), _v3(), _v4(), _v5())
 
 LATEST = MIGRATIONS[-1].version
 
