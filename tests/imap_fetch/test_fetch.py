@@ -33,6 +33,7 @@ from courrier.imap.fetch import (
 )
 from courrier.imap.types import FetchAttr, FetchItem, FetchName, FetchSection
 from courrier.message import parse
+from courrier.message.headers import header_span
 from courrier.store.models import Flag, Message
 from tests.message.corpus import DATA, IMAPTEST_QP, IMAPTEST_QP_DECODED, load, seg
 
@@ -922,3 +923,45 @@ def test_header_fields_fast_path_agrees_with_the_line_scan(
     wanted = frozenset(names)
     fast = fetch._header_fields(raw, 0, len(raw), wanted, True)
     assert fast == fetch._scan_fields(raw, 0, len(raw), wanted, True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(_LOADED),
+    st.lists(_sections(), min_size=1, max_size=3),
+    st.sampled_from([b"", b"X-Prefix: 1\r\n", b"Received: from a\r\n\tby b\r\nX-Other: 2\r\n"]),
+)
+def test_header_items_render_the_same_from_the_header_alone(
+    loaded: _Loaded, sections: list[FetchSection], prefix: bytes
+) -> None:
+    """What the store keeps apart (delivery prefix + the blob's header with its empty line)
+    answers every item ``header_only`` accepts exactly as the whole message does."""
+    items: list[FetchItem] = [*sections, FetchAttr("RFC822.HEADER")]
+    if not fetch.header_only(items):
+        items = [
+            s
+            for s in sections
+            if not s.part and s.text in ("HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT")
+            and not s.binary and not s.size_only
+        ] or [FetchAttr("RFC822.HEADER")]  # fmt: skip
+    assert fetch.header_only(items)
+    whole = prefix + loaded.raw
+    header = prefix + loaded.raw[: header_span(loaded.raw)]
+    message = make_message(whole)
+    assert render(7, message, items, header) == render(7, message, items, whole)
+
+
+def test_header_only_accepts_top_level_header_items_alone() -> None:
+    top = FetchSection(text="HEADER.FIELDS", fields=("FROM",), peek=True)
+    assert fetch.header_only([top, FetchSection(text="HEADER"), FetchAttr("RFC822.HEADER")])
+    assert fetch.header_only([FetchAttr("UID"), FetchAttr("FLAGS")])  # no octets at all
+    for other in (
+        FetchSection(),  # BODY[]
+        FetchSection(text="TEXT"),
+        FetchSection(part=(1,), text="HEADER"),  # a part's header is in the body
+        FetchSection(part=(1,), text="MIME"),
+        FetchSection(binary=True),
+        FetchAttr("RFC822"),
+        FetchAttr("RFC822.TEXT"),
+    ):
+        assert not fetch.header_only([top, other]), other

@@ -10,6 +10,7 @@ import pytest
 
 from courrier.store import ChangeKind, Flag, NotFound, QuotaExceeded, Store, Target
 from courrier.store.errors import AlreadyExists, InvalidName
+from courrier.store.tx import Tx, run
 
 from .helpers import make_message, new_account, sql
 
@@ -407,6 +408,34 @@ async def test_mailbox_view_for_select(store: Store) -> None:
     assert view.keywords == {"$Work", "$Later"}
     assert view.first_unseen == 5  # 3, the first unseen, is gone
     assert view.highest_modseq == changed[0][3]  # the expunge moved no message's MODSEQ
+
+
+async def test_headers_are_read_without_the_body(store: Store) -> None:
+    account = await new_account(store)
+    inbox = await store.mailbox(account.id, "INBOX")
+    first = await store.append(inbox.id, make_message(1), prefix=b"X-Hop: 1\r\n")
+    big = make_message(2, size=300_000)  # a blob file
+    second = await store.append(inbox.id, big)
+    headless = b"No header here.\r\nSubject: not one\r\n\r\nbody\r\n"
+    third = await store.append(inbox.id, headless, prefix=b"X-Hop: 3\r\n")
+    raw1 = b"X-Hop: 1\r\n" + make_message(1)
+    found = await store.read_headers([first.message_id, second.message_id, third.message_id, 999])
+    assert found[first.message_id] == raw1[: raw1.index(b"\r\n\r\n") + 4]
+    assert found[second.message_id] == big[: big.index(b"\r\n\r\n") + 4]
+    # After a prefix, the first line that is no field does not end the header: the header
+    # kept runs to the empty line, as FETCH of the whole message would split it.
+    assert found[third.message_id] == b"X-Hop: 3\r\n" + headless[: headless.index(b"body")]
+    assert set(found) == {first.message_id, second.message_id, third.message_id}
+    # Blobs stored before headers were kept apart: read whole, cut here.
+    await store.backend.write(lambda: _forget_headers())
+    assert await store.read_headers([first.message_id, third.message_id]) == {
+        first.message_id: found[first.message_id],
+        third.message_id: found[third.message_id],
+    }
+
+
+def _forget_headers() -> Tx[None]:
+    yield run("UPDATE contents SET header = NULL")
 
 
 async def test_read_messages_in_one_go(store: Store) -> None:

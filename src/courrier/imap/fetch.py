@@ -50,6 +50,7 @@ __all__ = [
     "columns",
     "format_flags",
     "format_internal_date",
+    "header_only",
     "needs_raw",
     "render",
     "sets_seen",
@@ -75,6 +76,22 @@ _SEEN_ATTRS = frozenset(("RFC822", "RFC822.TEXT"))
 def needs_raw(items: Sequence[FetchItem]) -> bool:
     """Whether any item needs the message octets: body sections, BINARY[.SIZE], RFC822*."""
     return any(isinstance(item, FetchSection) or item.name in _RAW_ATTRS for item in items)
+
+
+_HEADER_TEXTS = frozenset(("HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"))
+
+
+def header_only(items: Sequence[FetchItem]) -> bool:
+    """Whether the octets ``items`` need are all in the message's header (RFC822.HEADER,
+    BODY[HEADER], BODY[HEADER.FIELDS (…)] and .NOT): rendering them from the header with its
+    empty line alone gives the same answer as from the whole message."""
+    for item in items:
+        if isinstance(item, FetchSection):
+            if item.part or item.text not in _HEADER_TEXTS or item.binary or item.size_only:
+                return False
+        elif item.name in _RAW_ATTRS and item.name != "RFC822.HEADER":
+            return False
+    return True
 
 
 #: The row's content columns (see ``Store.list_messages``) each attribute needs.

@@ -777,12 +777,14 @@ class Session:
                     own.add(modseq)
         wants_flags = any(isinstance(i, t.FetchAttr) and i.name == "FLAGS" for i in items)
         needs_raw = fetching.needs_raw(items)
+        # Header fields (what mail clients fetch for a message list) need no body.
+        read = self.store.read_headers if fetching.header_only(items) else self.store.read_messages
         raws: dict[int, bytes] = {}
         for index, row in enumerate(rows):
             if needs_raw and row.id not in raws and index % _RAW_BATCH == 0:
                 # Bodies come in batches: one store read for many messages, not one each.
                 batch = [r.id for r in rows[index : index + _RAW_BATCH] if r.id >= 0]
-                raws = await self.store.read_messages(batch)
+                raws = await read(batch)
             if row.id < 0:
                 continue  # expunged elsewhere, not yet announced: nothing to show
             seq = sel.seq_of(row.uid)

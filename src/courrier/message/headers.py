@@ -58,6 +58,18 @@ def split_header(raw: bytes, start: int, end: int) -> tuple[int, int]:
     return match.start() + 1, match.end()
 
 
+def header_span(raw: bytes) -> int:
+    """How many first octets of ``raw`` hold its header, with header lines put before it or
+    not (a delivery prefix): ``split_header`` of ``prefix + raw`` then ends within
+    ``prefix + raw[:header_span(raw)]`` and splits it the same way. After header lines, a
+    first line that is no field does not start the body, so that span may be longer."""
+    _, alone = split_header(raw, 0, len(raw))
+    if raw.startswith((b"\n", b"\r\n")):
+        return alone  # an empty line at once: the body starts there either way
+    match = _END_OF_HEADER.search(raw)
+    return max(alone, len(raw) if match is None else match.end())
+
+
 class Headers:
     """The fields of one header block, in order: ``(name as written, unfolded raw value)``.
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NamedTuple, Protocol, TypeVar
 
 from courrier.message import ParsedMessage, parse
+from courrier.message.headers import header_span, split_header
 from courrier.store import directory, mailboxes, messages, queue
 from courrier.store.blobs import BlobArea
 from courrier.store.cache import DirectoryCache
@@ -335,7 +336,8 @@ class Store:
         if self.blobs is not None and len(raw) > self.inline_blob_max:
             path = await asyncio.to_thread(self.blobs.write, digest, raw)
             data = None
-        return NewBlob(digest, len(raw), data, path, parsed.headers_text, parsed.text)
+        header = raw[: header_span(raw)]
+        return NewBlob(digest, len(raw), data, path, parsed.headers_text, parsed.text, header)
 
     async def read_message(self, message_id: int) -> bytes:
         """The message exactly as stored: delivery prefix followed by the blob."""
@@ -357,6 +359,19 @@ class Store:
                 assert self.blobs is not None and path is not None
                 data = await asyncio.to_thread(self.blobs.read, path)
             out[message_id] = prefix + data
+        return out
+
+    async def read_headers(self, message_ids: Sequence[int]) -> dict[int, bytes]:
+        """The header of each message as stored (delivery prefix, then the blob's header with
+        its empty line: what BODY[HEADER] returns), without reading bodies where the header
+        was kept apart; ids that are gone are left out."""
+        found = await self.backend.read(lambda: messages.headers_of(message_ids))
+        out = {i: prefix + header for i, (prefix, header) in found.items() if header is not None}
+        missing = [i for i, (_, header) in found.items() if header is None]
+        if missing:
+            for message_id, raw in (await self.read_messages(missing)).items():
+                _, body_start = split_header(raw, 0, len(raw))
+                out[message_id] = raw[:body_start]
         return out
 
     async def list_messages(

@@ -49,7 +49,8 @@ _INSERT_MESSAGE_HEAD = f"INSERT INTO messages ({_MESSAGE_FIELDS}) VALUES "
 _INSERT_MESSAGE = _INSERT_MESSAGE_HEAD + f"({', '.join('?' * len(_MESSAGE_FIELDS.split(',')))})"
 _CONTENT_FIELDS = (
     "blob_id, envelope, bodystructure, body, subject, from_, to_, cc, bcc, sent_date, "
-    "message_id, in_reply_to, references_, preview, sort_subject, sort_from, sort_to, sort_cc"
+    "message_id, in_reply_to, references_, preview, sort_subject, sort_from, sort_to, sort_cc, "
+    "header"
 )
 #: A blob stored again (dedupe) or for a second mailbox keeps its first row.
 _INSERT_CONTENT_HEAD = f"INSERT INTO contents ({_CONTENT_FIELDS}) VALUES "
@@ -76,6 +77,8 @@ class NewBlob:
     #: Full-text fields, indexed when the blob is new.
     headers_text: str
     body_text: str
+    #: The header with its empty line, kept apart for FETCH of header fields.
+    header: bytes = b""
 
 
 def bump_modseq(account_id: int) -> Tx[int]:
@@ -115,6 +118,20 @@ def blob_location(message_id: int) -> Tx[tuple[bytes, bytes | None, str | None] 
     if row is None:
         return None
     return bytes(row[0]), None if row[1] is None else bytes(row[1]), row[2]
+
+
+def headers_of(message_ids: Sequence[int]) -> Tx[dict[int, tuple[bytes, bytes | None]]]:
+    """Each message's delivery prefix and its blob's header (None where it was not kept:
+    blobs stored before schema version 5)."""
+    if not message_ids:
+        return {}
+    marks = ", ".join("?" * len(message_ids))
+    found = yield rows(
+        "SELECT m.id, m.prefix, c.header FROM messages m CROSS JOIN contents c "
+        f"WHERE c.blob_id = m.blob_id AND m.id IN ({marks})",
+        *message_ids,
+    )
+    return {int(r[0]): (bytes(r[1]), None if r[2] is None else bytes(r[2])) for r in found}
 
 
 def blob_locations(
@@ -282,6 +299,7 @@ class AppendItem:
             p.sort_from,
             p.sort_to,
             p.sort_cc,
+            self.blob.header,
         )
 
 

@@ -249,7 +249,8 @@ _CONTENTS = """CREATE TABLE contents (
         sort_subject TEXT NOT NULL,
         sort_from TEXT NOT NULL,
         sort_to TEXT NOT NULL,
-        sort_cc TEXT NOT NULL
+        sort_cc TEXT NOT NULL,
+        header {BYTES}
     )"""
 _STATE_COLUMNS = (
     "id, mailbox_id, account_id, uid, modseq, flags, keywords, internal_date, size, blob_id, prefix"
@@ -261,7 +262,8 @@ def _v5() -> Migration:
     # messages rewrote ~4,000 pages, a COPY wrote it all again. That moves to ``contents``,
     # one row per blob, shared by every copy and never touched by flag changes; ``messages``
     # keeps the ~100 octets that change (bench/RESULTS.md). No foreign key, as for ``fts``:
-    # the row goes with its blob (messages.release_blobs).
+    # the row goes with its blob (messages.release_blobs). ``header`` keeps the blob's header
+    # for FETCH of header fields without reading the body; NULL for blobs stored before.
     sqlite_contents, pg_contents = _both(_CONTENTS)
     sqlite = (
         sqlite_contents,
