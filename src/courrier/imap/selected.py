@@ -128,6 +128,21 @@ class Selected:
         i = bisect.bisect_left(self.uids, uid)
         return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
 
+    def seqs_of(self, uids: Sequence[int]) -> list[int | None]:
+        """:meth:`seq_of` of each of ``uids`` (ascending), by one walk along the view."""
+        view = self.uids
+        out: list[int | None] = []
+        i, n = 0, len(view)
+        for uid in uids:
+            if i < n and view[i] != uid:
+                i = bisect.bisect_left(view, uid, i)
+            if i < n and view[i] == uid:
+                out.append(i + 1)
+                i += 1
+            else:
+                out.append(None)
+        return out
+
     def seq_of_present(self, uid: int) -> int:
         """The sequence number of a UID known to be in the view."""
         return bisect.bisect_left(self.uids, uid) + 1

@@ -780,6 +780,7 @@ class Session:
         # Header fields (what mail clients fetch for a message list) need no body.
         read = self.store.read_headers if fetching.header_only(items) else self.store.read_messages
         raws: dict[int, bytes] = {}
+        seqs = sel.seqs_of([row.uid for row in rows])
         for index, row in enumerate(rows):
             if needs_raw and row.id not in raws and index % _RAW_BATCH == 0:
                 # Bodies come in batches: one store read for many messages, not one each.
@@ -787,7 +788,7 @@ class Session:
                 raws = await read(batch)
             if row.id < 0:
                 continue  # expunged elsewhere, not yet announced: nothing to show
-            seq = sel.seq_of(row.uid)
+            seq = seqs[index]
             assert seq is not None
             row_items = items
             now_seen = seen_now.get(row.uid)
