@@ -53,8 +53,9 @@ DELIMITER = "/"
 MAX_AUTH_FAILURES = 3
 #: Commands answered BAD before the connection is closed.
 MAX_BAD = 20
-#: Messages whose octets FETCH reads from the store at once.
+#: Messages whose octets FETCH reads from the store at once; whose headers alone, at once.
 _RAW_BATCH = 200
+_HEADER_BATCH = 1000
 #: Output buffered before the session waits for the client to read it.
 FLUSH_AT = 256 * 1024
 
@@ -778,13 +779,15 @@ class Session:
         wants_flags = any(isinstance(i, t.FetchAttr) and i.name == "FLAGS" for i in items)
         needs_raw = fetching.needs_raw(items)
         # Header fields (what mail clients fetch for a message list) need no body.
-        read = self.store.read_headers if fetching.header_only(items) else self.store.read_messages
+        header_only = fetching.header_only(items)
+        read = self.store.read_headers if header_only else self.store.read_messages
+        per_read = _HEADER_BATCH if header_only else _RAW_BATCH
         raws: dict[int, bytes] = {}
         seqs = sel.seqs_of([row.uid for row in rows])
         for index, row in enumerate(rows):
-            if needs_raw and row.id not in raws and index % _RAW_BATCH == 0:
+            if needs_raw and row.id not in raws and index % per_read == 0:
                 # Bodies come in batches: one store read for many messages, not one each.
-                batch = [r.id for r in rows[index : index + _RAW_BATCH] if r.id >= 0]
+                batch = [r.id for r in rows[index : index + per_read] if r.id >= 0]
                 raws = await read(batch)
             if row.id < 0:
                 continue  # expunged elsewhere, not yet announced: nothing to show
