@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from courrier.imap import session as imap_session
 from tests.store.helpers import make_message
 from tests.support.scram import ScramClient
 from tests.support.server import PASSWORD, Running, client_tls, start_server
@@ -259,6 +260,35 @@ async def test_autologout_of_silent_clients_also_while_idling(tmp_path: Path) ->
         assert before_login.startswith(b"* BYE") and b"idle" in before_login.lower()
         assert idling.startswith(b"* BYE") and after_bye == b""  # then the connection closes
         assert answers == ["OK"] * 6
+
+
+async def test_fetch_in_parts_answers_every_message_in_order(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are read in parts, the next while one is sent: nothing lost, doubled or
+    reordered, also with a gap in the UIDs and a part boundary inside it."""
+    monkeypatch.setattr(imap_session, "_ROWS_PER_PART", 3)
+    for n in range(1, 9):
+        await in_thread(lambda n=n: smtp_send(running, make_message(n)))
+
+    def talk() -> tuple[list[bytes], list[bytes]]:
+        c = imaps(running)
+        c.select("INBOX")
+        c.uid("STORE", "4", "+FLAGS", "(\\Deleted)")
+        c.expunge()
+        _, envelopes = c.fetch("1:*", "(UID ENVELOPE)")
+        _, headers = c.uid("FETCH", "2:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        c.logout()
+        return [e for e in envelopes if isinstance(e, bytes)], [
+            h[0] for h in headers if isinstance(h, tuple)
+        ]
+
+    envelopes, headers = await in_thread(talk)
+    got = [re.match(rb"(\d+) \(UID (\d+) ", e) for e in envelopes]
+    assert [(int(m[1]), int(m[2])) for m in got if m] == [
+        (1, 1), (2, 2), (3, 3), (4, 5), (5, 6), (6, 7), (7, 8),
+    ]  # fmt: skip
+    assert [h.split(b" ")[0] for h in headers] == [b"2", b"3", b"4", b"5", b"6", b"7"]
 
 
 async def test_two_sessions_see_each_other(running: Running) -> None:

@@ -56,6 +56,8 @@ MAX_BAD = 20
 #: Messages whose octets FETCH reads from the store at once; whose headers alone, at once.
 _RAW_BATCH = 200
 _HEADER_BATCH = 1000
+#: Message rows FETCH reads at once (the next part is read while one is sent).
+_ROWS_PER_PART = 2000
 #: Output buffered before the session waits for the client to read it.
 FLUSH_AT = 256 * 1024
 
@@ -764,12 +766,35 @@ class Session:
         if cmd.changed_since is not None and cmd.vanished:
             await self._vanished_since(sel, cmd.set, cmd.changed_since)
         items = cmd.items
-        rows = await self._rows(sel, uids, fetching.columns(items))
+        columns = fetching.columns(items)
+        # Rows are read in parts, the next while this one is sent (SQLite and PostgreSQL work
+        # without holding the GIL). Setting \Seen wants all the rows first: one flag change.
+        sets_seen = fetching.sets_seen(items) and not sel.read_only
+        size = max(1, len(uids)) if sets_seen else _ROWS_PER_PART
+        parts = [uids[i : i + size] for i in range(0, len(uids), size)] or [[]]
+        ahead = asyncio.ensure_future(self._rows(sel, parts[0], columns))
+        own: set[int] = set()
+        try:
+            for k in range(len(parts)):
+                rows = await ahead
+                if k + 1 < len(parts):
+                    ahead = asyncio.ensure_future(self._rows(sel, parts[k + 1], columns))
+                own |= await self._fetch_rows(cmd, sel, rows, sets_seen=sets_seen)
+        finally:
+            ahead.cancel()
+        await self.news(allow_expunge=cmd.uid, own=own)
+        await self.tagged(cmd.tag, "OK", f"{cmd.name} completed")
+
+    async def _fetch_rows(
+        self, cmd: t.Fetch, sel: Selected, rows: list[Message], *, sets_seen: bool
+    ) -> set[int]:
+        r"""The FETCH responses of ``rows``; returns the MODSEQs of the \Seen set here."""
+        items = cmd.items
         if cmd.changed_since is not None:
             rows = [r for r in rows if r.modseq > cmd.changed_since]
         seen_now: dict[int, tuple[int, tuple[str, ...], int]] = {}
         own: set[int] = set()
-        if fetching.sets_seen(items) and not sel.read_only:
+        if sets_seen:
             unseen = [r.uid for r in rows if r.id >= 0 and not r.flags & Flag.SEEN]
             if unseen:
                 changed, _ = await self.store.store_flags(sel.mailbox.id, unseen, "add", Flag.SEEN)
@@ -821,8 +846,7 @@ class Session:
                     include_modseq=self.condstore and cmd.changed_since is not None,
                 )
             )
-        await self.news(allow_expunge=cmd.uid, own=own)
-        await self.tagged(cmd.tag, "OK", f"{cmd.name} completed")
+        return own
 
     async def _vanished_since(self, sel: Selected, uids: t.SequenceSet, modseq: int) -> None:
         assert self.account is not None

@@ -232,7 +232,7 @@ _CONTENT_COLUMNS = (
     "in_reply_to, references_, preview, sort_subject, sort_from, sort_to, sort_cc"
 )
 _CONTENTS = """CREATE TABLE contents (
-        blob_id BIGINT PRIMARY KEY,
+        blob_id {KEY},
         envelope {BYTES} NOT NULL,
         bodystructure {BYTES} NOT NULL,
         body {BYTES} NOT NULL,
@@ -264,7 +264,11 @@ def _v5() -> Migration:
     # keeps the ~100 octets that change (bench/RESULTS.md). No foreign key, as for ``fts``:
     # the row goes with its blob (messages.release_blobs). ``header`` keeps the blob's header
     # for FETCH of header fields without reading the body; NULL for blobs stored before.
-    sqlite_contents, pg_contents = _both(_CONTENTS)
+    # On SQLite the blob id is the row id (INTEGER PRIMARY KEY): one b-tree lookup per
+    # message read, not an index search and then the table.
+    sqlite_contents, pg_contents = _both(_CONTENTS.replace("{KEY}", "{ROWID}"))
+    sqlite_contents = sqlite_contents.replace("{ROWID}", "INTEGER PRIMARY KEY")
+    pg_contents = pg_contents.replace("{ROWID}", "BIGINT PRIMARY KEY")
     sqlite = (
         sqlite_contents,
         f"INSERT OR IGNORE INTO contents (blob_id, {_CONTENT_COLUMNS}) "
