@@ -120,16 +120,22 @@ def blob_location(message_id: int) -> Tx[tuple[bytes, bytes | None, str | None] 
     return bytes(row[0]), None if row[1] is None else bytes(row[1]), row[2]
 
 
+def _of_messages(query: str, message_ids: Sequence[int]) -> Tx[list[Row]]:
+    """``query`` (ending in ``WHERE`` or ``AND``) for the messages ``m`` with these ids."""
+    if not message_ids:
+        return []
+    marks = ", ".join("?" * len(message_ids))
+    found: list[Row] = yield rows(f"{query} m.id IN ({marks})", *message_ids)
+    return found
+
+
 def headers_of(message_ids: Sequence[int]) -> Tx[dict[int, tuple[bytes, bytes | None]]]:
     """Each message's delivery prefix and its blob's header (None where it was not kept:
     blobs stored before schema version 5)."""
-    if not message_ids:
-        return {}
-    marks = ", ".join("?" * len(message_ids))
-    found = yield rows(
+    found = yield from _of_messages(
         "SELECT m.id, m.prefix, c.header FROM messages m CROSS JOIN contents c "
-        f"WHERE c.blob_id = m.blob_id AND m.id IN ({marks})",
-        *message_ids,
+        "WHERE c.blob_id = m.blob_id AND",
+        message_ids,
     )
     return {int(r[0]): (bytes(r[1]), None if r[2] is None else bytes(r[2])) for r in found}
 
@@ -138,13 +144,10 @@ def blob_locations(
     message_ids: Sequence[int],
 ) -> Tx[dict[int, tuple[bytes, bytes | None, str | None]]]:
     """:func:`blob_location` of many messages in one statement (IMAP FETCH of many bodies)."""
-    if not message_ids:
-        return {}
-    marks = ", ".join("?" * len(message_ids))
-    found = yield rows(
-        "SELECT m.id, m.prefix, b.data, b.path FROM messages m JOIN blobs b "
-        f"ON b.id = m.blob_id WHERE m.id IN ({marks})",
-        *message_ids,
+    found = yield from _of_messages(
+        "SELECT m.id, m.prefix, b.data, b.path FROM messages m JOIN blobs b ON b.id = m.blob_id "
+        "WHERE",
+        message_ids,
     )
     return {int(r[0]): (bytes(r[1]), None if r[2] is None else bytes(r[2]), r[3]) for r in found}
 
