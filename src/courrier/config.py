@@ -141,6 +141,28 @@ class DNSSettings:
 
 
 @dataclass(frozen=True)
+class QueueSettings:
+    """The outbound queue (Postfix's names in brackets)."""
+
+    #: Seconds between looks for due recipients when nothing wakes the queue (queue_run_delay).
+    scan_interval: int = 60
+    #: Retry delays: the first, doubled after each attempt up to the last
+    #: (minimal_backoff_time, maximal_backoff_time).
+    retry_min: int = 300
+    retry_max: int = 4000
+    #: Seconds after which a message that could not be delivered is returned
+    #: (maximal_queue_lifetime: 5 days).
+    lifetime: int = 5 * 24 * 3600
+    #: Seconds a worker holds the recipients it took; another worker or node takes them after.
+    lease: int = 900
+    #: Recipients taken at once, and destinations talked to at once.
+    batch: int = 200
+    concurrency: int = 20
+    #: The port of remote mail servers (25; tests point it at their own).
+    outbound_port: int = 25
+
+
+@dataclass(frozen=True)
 class ListenerSettings:
     enabled: bool = True
     #: 0 means the standard port plus ``server.port_offset``.
@@ -173,6 +195,7 @@ class Settings:
     pop3: POP3Settings = field(default_factory=POP3Settings)
     tls: TLSSettings = field(default_factory=TLSSettings)
     dns: DNSSettings = field(default_factory=DNSSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
     listeners: ListenersSettings = field(default_factory=ListenersSettings)
     #: Where the settings came from, for messages; not a key.
     source: str = field(default="defaults", compare=False)
@@ -210,6 +233,11 @@ class Settings:
             raise ConfigError("store.max_batch and store.readers: must be at least 1")
         if self.smtp.max_recipients < 100:
             raise ConfigError("smtp.max_recipients: RFC 5321 requires at least 100")
+        q = self.queue
+        if min(q.scan_interval, q.retry_min, q.lease, q.batch, q.concurrency) < 1:
+            raise ConfigError("queue: intervals, lease, batch and concurrency must be positive")
+        if q.retry_max < q.retry_min:
+            raise ConfigError("queue.retry_max: must be at least queue.retry_min")
         if len(self.accounts.plus_separator) > 1:
             raise ConfigError("accounts.plus_separator: must be one character or empty")
 

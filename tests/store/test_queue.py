@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from courrier.store import Store, Target
+import time
+
+from courrier.store import RecipientResult, Store, Target
 from courrier.store.queue import Outbound, OutboundRecipient
 
 from .helpers import make_message, new_account, sql
@@ -49,3 +51,49 @@ async def test_queue_only_delivery(store: Store) -> None:
     assert queued.queue_id == "Q2" and queued.sender == ""
     assert await store.delete_queued("Q2")
     assert await sql(store, "SELECT id FROM blobs") == []
+
+
+async def test_leases_keep_recipients_from_other_workers_and_outcomes_finish_messages(
+    store: Store,
+) -> None:
+    recipients = tuple(OutboundRecipient(f"r{n}@elsewhere.net") for n in range(3))
+    outbound = Outbound("Q3", "bob@example.test", recipients, b"Received: x\r\n", envid="E1")
+    await store.deliver(make_message(3), [], outbound=outbound)
+    now = int(time.time()) + 5
+    (message,) = await store.lease_queue("node-a:1", now, now + 900, 10)
+    assert message.queue_id == "Q3" and message.envid == "E1"
+    assert [r.address for r in message.recipients] == [r.address for r in recipients]
+    assert await store.read_queued(message.id) == b"Received: x\r\n" + make_message(3)
+    # Leased: nobody else gets them until the lease ends.
+    assert await store.lease_queue("node-b:1", now + 10, now + 910, 10) == []
+    first, second, third = message.recipients
+    finished = await store.record_queue(
+        [
+            RecipientResult(first.id, "sent", "250 2.0.0 ok"),
+            RecipientResult(second.id, "failed", "550 5.1.1 no such user"),
+            RecipientResult(third.id, "queued", "451 4.7.1 try later", next_attempt=now + 300),
+        ]
+    )
+    assert finished == []  # the third is still to be tried
+    (listed,) = await store.list_queue()
+    assert [(r.state, r.attempts, r.last_reply) for r in listed.recipients] == [
+        ("sent", 1, "250 2.0.0 ok"),
+        ("failed", 1, "550 5.1.1 no such user"),
+        ("queued", 1, "451 4.7.1 try later"),
+    ]
+    assert await store.lease_queue("node-b:1", now + 299, now + 1000, 10) == []  # not yet due
+    (again,) = await store.lease_queue("node-b:1", now + 300, now + 1200, 10)
+    assert [r.address for r in again.recipients] == ["r2@elsewhere.net"]
+    assert again.recipients[0].attempts == 1
+    assert await store.record_queue([RecipientResult(third.id, "sent", "250 ok")]) == ["Q3"]
+    assert await store.list_queue() == []
+    assert await sql(store, "SELECT id FROM blobs") == []
+
+
+async def test_an_expired_lease_is_taken_again(store: Store) -> None:
+    outbound = Outbound("Q4", "", (OutboundRecipient("x@elsewhere.net"),), b"")
+    await store.deliver(make_message(4), [], outbound=outbound)
+    now = int(time.time()) + 5
+    assert len(await store.lease_queue("dead-node:1", now, now + 60, 10)) == 1
+    assert await store.lease_queue("other:1", now + 59, now + 120, 10) == []
+    assert len(await store.lease_queue("other:1", now + 60, now + 120, 10)) == 1

@@ -29,11 +29,13 @@ from courrier.store.models import (
     Change,
     Domain,
     Flag,
+    LeasedMessage,
     Mailbox,
     MailboxView,
     Message,
     MessageState,
     QueuedMessage,
+    RecipientResult,
 )
 from courrier.store.queue import Outbound
 from courrier.store.tx import Tx, TxFactory, one, run
@@ -325,6 +327,27 @@ class Store:
 
     async def list_queue(self) -> list[QueuedMessage]:
         return await self.backend.read(queue.list_queue)
+
+    async def lease_queue(
+        self, owner: str, now: int, until: int, limit: int
+    ) -> list[LeasedMessage]:
+        """Take due outbound recipients until ``until`` (see :func:`queue.lease`)."""
+        return await self.backend.write(lambda: queue.lease(owner, now, until, limit))
+
+    async def record_queue(self, results: list[RecipientResult]) -> list[str]:
+        """Write delivery outcomes; returns the queue ids of the messages now finished."""
+        return await self.backend.write(lambda: queue.record(results))
+
+    async def read_queued(self, message_id: int) -> bytes:
+        """A queued message as it is to be sent: its trace prefix, then the blob."""
+        found = await self.backend.read(lambda: queue.content_location(message_id))
+        if found is None:
+            raise NotFound("The queued message does not exist.")
+        prefix, data, path = found
+        if data is None:
+            assert self.blobs is not None and path is not None
+            data = await asyncio.to_thread(self.blobs.read, path)
+        return prefix + data
 
     async def delete_queued(self, queue_id: str) -> bool:
         return await self.backend.write(lambda: queue.delete_message(queue_id))

@@ -306,7 +306,7 @@ class AppendItem:
         )
 
 
-def _in_query(
+def in_query(
     sql: str,
     column: str,
     values: Sequence[int | str],
@@ -353,7 +353,7 @@ def append_and_reference(
     are stored. Rows are locked accounts first, then mailboxes, as everywhere else.
     """
     box_ids = sorted({i.mailbox_id for i in items})
-    found = yield _in_query(
+    found = yield in_query(
         "SELECT m.id, m.account_id, m.uidnext, m.uidvalidity, a.quota_bytes, a.used_bytes, "
         "a.highestmodseq FROM mailboxes m JOIN accounts a ON a.id = m.account_id",
         "m.id",

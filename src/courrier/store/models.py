@@ -175,6 +175,46 @@ class QueuedRecipient:
 
 
 @dataclass(frozen=True, slots=True)
+class LeasedRecipient:
+    """A queued recipient a worker holds for one delivery attempt."""
+
+    id: int
+    address: str
+    domain: str
+    attempts: int
+    notify: str | None
+    orcpt: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LeasedMessage:
+    """A queued message and those of its recipients a worker holds."""
+
+    id: int
+    queue_id: str
+    sender: str
+    blob_id: int
+    created_at: int
+    recipients: tuple[LeasedRecipient, ...]
+    envid: str | None = None
+    ret: str | None = None
+    body: str | None = None
+    smtputf8: bool = False
+    requiretls: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientResult:
+    """What one attempt did for a leased recipient: ``state`` is "sent", "failed" or "queued"
+    (try again at ``next_attempt``), with the server's reply or our reason."""
+
+    recipient_id: int
+    state: str
+    reply: str
+    next_attempt: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class QueuedMessage:
     """A message in the outbound queue, with each recipient's state."""
 

@@ -2,17 +2,27 @@
 
 A queued message keeps a reference to its blob (like a mailbox message) and its own trace
 headers; each recipient has a state (``queued``, ``hold``, then ``sent`` or ``failed``), an
-attempt count, the time of its next attempt and the last reply. Delivery, retries, leases and
-bounces come with the outbound issue; this module writes entries and lists them.
+attempt count, the time of its next attempt and the last reply. A worker *leases* due
+recipients (``lease_owner``, ``lease_until``): while the lease runs no other worker or node
+takes them (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite has one writer), and a worker that
+dies leaves them to be taken again when it ends. :func:`record` writes each attempt's outcome
+and removes messages with no recipient left to try.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from courrier.store.messages import release_blobs
-from courrier.store.models import QueuedMessage, QueuedRecipient
-from courrier.store.tx import Row, Tx, many, one, rows, run
+from courrier.store.messages import in_query, release_blobs
+from courrier.store.models import (
+    LeasedMessage,
+    LeasedRecipient,
+    QueuedMessage,
+    QueuedRecipient,
+    RecipientResult,
+)
+from courrier.store.tx import Q, Row, Tx, many, one, rows, run
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +130,111 @@ def delete_message(queue_id: str) -> Tx[bool]:
     yield run("DELETE FROM queue WHERE id = ?", int(row[0]))
     yield from release_blobs([int(row[1])])
     return True
+
+
+def lease(owner: str, now: int, until: int, limit: int) -> Tx[list[LeasedMessage]]:
+    """Take up to ``limit`` due recipients (queued, next attempt reached, no running lease)
+    for ``owner`` until ``until``, with their messages."""
+    due = (
+        "SELECT id FROM queue_recipients WHERE state = 'queued' AND next_attempt <= ? "
+        "AND lease_until <= ? ORDER BY next_attempt, id LIMIT ?"
+    )
+    found = yield Q(due, (now, now, limit), "all", pg=due + " FOR UPDATE SKIP LOCKED")
+    ids = [int(r[0]) for r in found]
+    if not ids:
+        return []
+    take = "UPDATE queue_recipients SET lease_owner = ?, lease_until = ? WHERE id"
+    yield Q(
+        f"{take} IN (SELECT value FROM json_each(?))",
+        (owner, until, json.dumps(ids)),
+        "none",
+        pg=f"{take} = ANY(?::bigint[])",
+        pg_params=(owner, until, ids),
+    )
+    recipients = yield in_query(
+        "SELECT id, message_id, recipient, domain, attempts, notify, orcpt FROM queue_recipients",
+        "id",
+        ids,
+        "bigint",
+        tail=" ORDER BY id",
+    )
+    by_message: dict[int, list[LeasedRecipient]] = {}
+    for r in recipients:
+        by_message.setdefault(int(r[1]), []).append(
+            LeasedRecipient(int(r[0]), str(r[2]), str(r[3]), int(r[4]), r[5], r[6])
+        )
+    messages = yield in_query(
+        "SELECT id, queue_id, sender, blob_id, created_at, envid, ret, body, smtputf8, "
+        "requiretls FROM queue",
+        "id",
+        sorted(by_message),
+        "bigint",
+        tail=" ORDER BY id",
+    )
+    return [
+        LeasedMessage(
+            int(m[0]),
+            str(m[1]),
+            str(m[2]),
+            int(m[3]),
+            int(m[4]),
+            tuple(by_message[int(m[0])]),
+            envid=m[5],
+            ret=m[6],
+            body=m[7],
+            smtputf8=bool(m[8]),
+            requiretls=bool(m[9]),
+        )
+        for m in messages
+    ]
+
+
+def record(results: list[RecipientResult]) -> Tx[list[str]]:
+    """Write each recipient's outcome and end its lease; remove the messages with no recipient
+    left queued or held. Returns the queue ids removed."""
+    if not results:
+        return []
+    yield many(
+        "UPDATE queue_recipients SET state = ?, attempts = attempts + 1, next_attempt = ?, "
+        "last_reply = ?, lease_owner = '', lease_until = 0 WHERE id = ?",
+        [(r.state, r.next_attempt, r.reply[:1000], r.recipient_id) for r in results],
+    )
+    touched = yield in_query(
+        "SELECT DISTINCT message_id FROM queue_recipients",
+        "id",
+        [r.recipient_id for r in results],
+        "bigint",
+    )
+    message_ids = sorted(int(r[0]) for r in touched)
+    open_ = yield from _still_open(message_ids)
+    done = [m for m in message_ids if m not in open_]
+    if not done:
+        return []
+    gone = yield in_query("SELECT queue_id, blob_id FROM queue", "id", done, "bigint")
+    yield in_query("DELETE FROM queue_recipients", "message_id", done, "bigint")
+    yield in_query("DELETE FROM queue", "id", done, "bigint")
+    yield from release_blobs(int(r[1]) for r in gone)
+    return [str(r[0]) for r in gone]
+
+
+def _still_open(message_ids: list[int]) -> Tx[set[int]]:
+    found = yield in_query(
+        "SELECT DISTINCT message_id FROM queue_recipients",
+        "message_id",
+        message_ids,
+        "bigint",
+        tail=" AND state IN ('queued', 'hold')",
+    )
+    return {int(r[0]) for r in found}
+
+
+def content_location(message_id: int) -> Tx[tuple[bytes, bytes | None, str | None] | None]:
+    """A queued message's trace prefix, and its blob's inline data or file path."""
+    row = yield one(
+        "SELECT q.prefix, b.data, b.path FROM queue q JOIN blobs b ON b.id = q.blob_id "
+        "WHERE q.id = ?",
+        message_id,
+    )
+    if row is None:
+        return None
+    return bytes(row[0]), None if row[1] is None else bytes(row[1]), row[2]
