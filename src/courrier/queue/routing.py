@@ -1,0 +1,118 @@
+"""Where mail for a domain goes: its mail hosts in order, each with its addresses.
+
+RFC 5321 §5.1: the MX records by preference, lowest first, those of equal preference in random
+order; without MX records the domain itself is the one host (the implicit MX). A null MX
+(RFC 7505: a single MX of preference 0 and host ".") says the domain takes no mail: that, and a
+domain that does not exist, is final (:class:`NoMail`); a lookup that fails or times out is to
+be tried again (:class:`LookupFailed`). The hosts' A and AAAA records come through the same
+resolver, IPv6 first. Lookups go to ``dns.resolvers`` (``host[:port]``) or, when none are set,
+to the system's resolvers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dns.asyncresolver
+import dns.exception
+import dns.nameserver
+import dns.rdatatype
+import dns.resolver
+
+from courrier.config import Settings, parse_hostport
+
+__all__ = ["Host", "LookupFailed", "NoMail", "make_resolver", "route"]
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    name: str
+    addresses: tuple[str, ...]
+
+
+class NoMail(Exception):
+    """The domain takes no mail (null MX) or does not exist: give up now. ``code`` is the
+    enhanced status code for the bounce."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+class LookupFailed(Exception):
+    """The DNS did not answer usefully now: try again later."""
+
+
+def make_resolver(settings: Settings, *, timeout: float = 10.0) -> dns.asyncresolver.Resolver:
+    if not settings.dns.resolvers:
+        resolver = dns.asyncresolver.Resolver()
+    else:
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        servers = [parse_hostport(r, 53, key="dns.resolvers") for r in settings.dns.resolvers]
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(h, p) for h, p in servers]
+    resolver.lifetime = timeout
+    return resolver
+
+
+async def route(domain: str, resolver: dns.asyncresolver.Resolver) -> list[Host]:
+    """The hosts to try for ``domain``, in order (a domain literal ``[192.0.2.1]`` is itself)."""
+    if domain.startswith("[") and domain.endswith("]"):
+        literal = domain[1:-1]
+        literal = literal[5:] if literal.lower().startswith("ipv6:") else literal
+        return [Host(domain, (str(ipaddress.ip_address(literal)),))]
+    try:
+        answer = await resolver.resolve(domain, "MX")
+        records = [(r.preference, r.exchange.to_text(omit_final_dot=True)) for r in answer]
+    except dns.resolver.NoAnswer:
+        records = []
+    except dns.resolver.NXDOMAIN:
+        raise NoMail("5.1.2", f"the domain {domain} does not exist") from None
+    except dns.exception.DNSException as exc:
+        raise LookupFailed(f"MX lookup for {domain} failed: {exc}") from exc
+    if any(name in ("", ".") for _, name in records):
+        # RFC 7505 §3: a null MX; §4.2 gives 556 5.1.10 for mail to it.
+        raise NoMail("5.1.10", f"the domain {domain} accepts no mail (null MX)")
+    names = _ordered(records) if records else [domain]
+    hosts = []
+    failures = []
+    for name in names:
+        try:
+            addresses = await _addresses(name, resolver)
+        except LookupFailed as exc:
+            failures.append(str(exc))
+            continue
+        if addresses:
+            hosts.append(Host(name, addresses))
+    if not hosts:
+        if failures:
+            raise LookupFailed("; ".join(failures))
+        raise NoMail("5.1.2", f"no address for the mail hosts of {domain}: {', '.join(names)}")
+    return hosts
+
+
+def _ordered(records: Sequence[tuple[int, str]]) -> list[str]:
+    by_preference: dict[int, list[str]] = {}
+    for preference, name in records:
+        by_preference.setdefault(preference, []).append(name)
+    out: list[str] = []
+    for preference in sorted(by_preference):
+        names = list(dict.fromkeys(by_preference[preference]))
+        random.shuffle(names)
+        out += names
+    return out
+
+
+async def _addresses(name: str, resolver: dns.asyncresolver.Resolver) -> tuple[str, ...]:
+    found: list[str] = []
+    for rdtype in (dns.rdatatype.AAAA, dns.rdatatype.A):
+        try:
+            answer = await resolver.resolve(name, rdtype)
+        except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN):
+            continue
+        except dns.exception.DNSException as exc:
+            raise LookupFailed(f"address lookup for {name} failed: {exc}") from exc
+        found += [r.address for r in answer]
+    return tuple(found)
