@@ -144,6 +144,8 @@ class DNSSettings:
 class QueueSettings:
     """The outbound queue (Postfix's names in brackets)."""
 
+    #: Deliver queued mail; false keeps it queued (a node that must not send, or tests).
+    deliver: bool = True
     #: Seconds between looks for due recipients when nothing wakes the queue (queue_run_delay).
     scan_interval: int = 60
     #: Retry delays: the first, doubled after each attempt up to the last

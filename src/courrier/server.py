@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from courrier.config import Settings
 from courrier.imap.server import IMAPServer
 from courrier.pop3.server import MaildropLocks, POP3Server
+from courrier.queue.runner import QueueRunner
 from courrier.security.certificates import describe, ensure_certificate, server_context
 from courrier.smtp.server import SMTPServer
 from courrier.store import Store, open_store
@@ -35,6 +36,7 @@ class Services:
     settings: Settings
     store: Store
     tls: ssl.SSLContext
+    queue: QueueRunner
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,12 @@ class Listener:
 def listeners(services: Services) -> list[Listener]:
     """The listeners the protocol packages provide."""
     settings, store, tls = services.settings, services.store, services.tls
-    mx = SMTPServer(settings, store, tls, submission=False)
-    submission = SMTPServer(settings, store, tls, submission=True)
-    submissions = SMTPServer(settings, store, tls, submission=True, implicit_tls=True)
+    queued = services.queue.wake
+    mx = SMTPServer(settings, store, tls, submission=False, queued=queued)
+    submission = SMTPServer(settings, store, tls, submission=True, queued=queued)
+    submissions = SMTPServer(
+        settings, store, tls, submission=True, implicit_tls=True, queued=queued
+    )
     imap = IMAPServer(settings, store, tls)
     imaps = IMAPServer(settings, store, tls)
     locks = MaildropLocks()  # one POP3 session per maildrop, whichever port it came in on
@@ -73,6 +78,7 @@ class Server:
         self.settings = settings
         self.store: Store | None = None
         self._servers: list[asyncio.Server] = []
+        self._queue: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.bound: list[tuple[str, str, int]] = []
 
@@ -88,7 +94,8 @@ class Server:
             settings.store.backend,
             settings.data_path if settings.store.backend == "sqlite" else "PostgreSQL",
         )
-        services = Services(settings, self.store, tls)
+        runner = QueueRunner(settings, self.store)
+        services = Services(settings, self.store, tls, runner)
         for listener in listeners(services):
             spec = getattr(settings.listeners, listener.name)
             if not spec.enabled:
@@ -107,6 +114,9 @@ class Server:
                 self.bound.append((listener.name, address, port))
                 log.info("listening: %s on %s port %d", listener.name, address, port)
 
+        if settings.queue.deliver:
+            self._queue = asyncio.create_task(runner.run(), name="courrier-queue")
+
     def stop(self) -> None:
         self._stopping.set()
 
@@ -119,6 +129,11 @@ class Server:
         for server in self._servers:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), timeout=10)
+        if self._queue is not None:
+            # Deliveries in flight are dropped: their leases end and they are tried again.
+            self._queue.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._queue
         if self.store is not None:
             await self.store.close()
         log.info("stopped")

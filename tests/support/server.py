@@ -61,6 +61,8 @@ async def start_server(data_dir: Path, **overrides: object) -> AsyncIterator[Run
             "server.hostname": "mx.example.org",
             "server.port_offset": offset,
             "server.listen": ["127.0.0.1"],
+            # Mail for other servers stays queued unless a test delivers it.
+            "queue.deliver": False,
             **overrides,
         },
     )

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import secrets
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from courrier import provisioning
@@ -62,11 +63,14 @@ class SMTPServer:
         *,
         submission: bool,
         implicit_tls: bool = False,
+        queued: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.tls = tls
         self.submission = submission
+        #: Called after mail for other servers was queued (the queue runner looks at once).
+        self.queued = queued
         self.limits = ConnectionLimits(
             settings.smtp.max_connections_per_ip, settings.smtp.max_connections
         )
@@ -251,6 +255,8 @@ class SMTPServer:
         stored = len(remote)
         for queued in remote:
             log.info("%s: to=<%s>, status=queued (outbound)", session.queue_id, queued.address)
+        if remote and self.queued is not None:
+            self.queued()
         for recipient, result in results:
             if isinstance(result, StoreError):
                 log.warning(

@@ -1,0 +1,183 @@
+"""The queue workers: take due recipients, deliver them, write down what happened.
+
+One :class:`QueueRunner` per process, woken when mail is queued (:meth:`QueueRunner.wake`) and
+at least every ``queue.scan_interval`` seconds. Each pass leases up to ``queue.batch`` due
+recipients (the store's leases: several workers or nodes never hold the same recipient) and
+groups them by message and destination domain: one connection and one transaction per group,
+at most ``queue.concurrency`` at a time. A group's hosts (:mod:`courrier.queue.routing`) are
+tried in order until one holds a conversation; STARTTLS is used whenever offered
+(opportunistic, RFC 7435: the certificate is not checked). Each recipient then ends ``sent``,
+``failed`` (a 5xx, or a domain that takes no mail) or is tried again after
+``retry_min``·2^attempts seconds (at most ``retry_max``) until the message is
+``queue.lifetime`` old, when it fails (RFC 5321 §4.5.4.1). Every attempt is logged with the
+queue id and ``status=``, as Postfix does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import ssl
+import time
+
+from courrier.config import Settings
+from courrier.queue.routing import LookupFailed, NoMail, make_resolver, route
+from courrier.smtp.client import SMTPClient, SMTPClientError
+from courrier.smtp.client_proto import BodyType, Envelope, Outcome, Recipient
+from courrier.store import LeasedMessage, LeasedRecipient, RecipientResult, Store, StoreError
+
+log = logging.getLogger("courrier.queue")
+
+_BODY_TYPES: dict[str | None, BodyType] = {"8BITMIME": "8BITMIME", "BINARYMIME": "BINARYMIME"}
+
+
+def opportunistic_tls() -> ssl.SSLContext:
+    """STARTTLS without checking the certificate (RFC 7435): better than plain text."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class QueueRunner:
+    def __init__(self, settings: Settings, store: Store, *, owner: str | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.owner = owner or f"{settings.server.hostname}:{os.getpid()}"
+        self.resolver = make_resolver(settings)
+        self.tls = opportunistic_tls()
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look at the queue now (mail was just queued)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver until cancelled."""
+        while True:
+            try:
+                while await self.run_once():
+                    pass  # a full batch: there may be more due
+            except StoreError as exc:
+                log.warning("queue: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.queue.scan_interval)
+            self._wake.clear()
+
+    async def run_once(self) -> bool:
+        """One pass; True when it took a full batch."""
+        q = self.settings.queue
+        now = int(time.time())
+        leased = await self.store.lease_queue(self.owner, now, now + q.lease, q.batch)
+        groups = [
+            (message, [r for r in message.recipients if r.domain == domain])
+            for message in leased
+            for domain in dict.fromkeys(r.domain for r in message.recipients)
+        ]
+        slots = asyncio.Semaphore(q.concurrency)
+
+        async def deliver(
+            message: LeasedMessage, recipients: list[LeasedRecipient]
+        ) -> list[RecipientResult]:
+            async with slots:
+                return await self._deliver(message, recipients)
+
+        done = await asyncio.gather(*(deliver(m, rs) for m, rs in groups))
+        results = [r for group in done for r in group]
+        finished = await self.store.record_queue(results)
+        for queue_id in finished:
+            log.info("%s: removed", queue_id)
+        return sum(len(m.recipients) for m in leased) >= q.batch
+
+    async def _deliver(
+        self, message: LeasedMessage, recipients: list[LeasedRecipient]
+    ) -> list[RecipientResult]:
+        domain = recipients[0].domain
+        try:
+            hosts = await route(domain, self.resolver)
+        except NoMail as exc:
+            code = 556 if exc.code == "5.1.10" else 550
+            return self._all(message, recipients, f"{code} {exc.code} {exc}", "failed", "-")
+        except LookupFailed as exc:
+            return self._all(message, recipients, f"451 4.4.3 {exc}", "queued", "-")
+        content = await self.store.read_queued(message.id)
+        envelope = Envelope(
+            message.sender,
+            tuple(Recipient(r.address, r.notify, r.orcpt) for r in recipients),
+            body=_BODY_TYPES.get(message.body, "7BIT"),
+            smtputf8=message.smtputf8,
+            requiretls=message.requiretls,
+            envid=message.envid,
+            ret=message.ret,
+        )
+        errors = []
+        for host in hosts:
+            for address in host.addresses:
+                relay = f"{host.name}[{address}]"
+                try:
+                    outcomes = await self._attempt(address, host.name, envelope, content)
+                except SMTPClientError as exc:
+                    log.info("%s: relay=%s: %s", message.queue_id, relay, exc)
+                    errors.append(f"{relay}: {exc}")
+                    continue
+                return [
+                    self._result(message, r, o, relay)
+                    for r, o in zip(recipients, outcomes, strict=True)
+                ]
+        return self._all(message, recipients, "451 4.4.1 " + "; ".join(errors), "queued", "-")
+
+    async def _attempt(
+        self, address: str, name: str, envelope: Envelope, content: bytes
+    ) -> list[Outcome]:
+        async with await SMTPClient.connect(
+            address, self.settings.queue.outbound_port, local_name=self.settings.server.hostname
+        ) as client:
+            await client.hello()
+            if "STARTTLS" in client.extensions:
+                await client.starttls(self.tls, name)
+            return await client.send(envelope, content)
+
+    def _result(
+        self, message: LeasedMessage, recipient: LeasedRecipient, outcome: Outcome, relay: str
+    ) -> RecipientResult:
+        state = {True: "sent", False: "failed", None: "queued"}[outcome.delivered]
+        return self._record(message, recipient, str(outcome.reply), state, relay)
+
+    def _all(
+        self,
+        message: LeasedMessage,
+        recipients: list[LeasedRecipient],
+        reply: str,
+        state: str,
+        relay: str,
+    ) -> list[RecipientResult]:
+        return [self._record(message, r, reply, state, relay) for r in recipients]
+
+    def _record(
+        self,
+        message: LeasedMessage,
+        recipient: LeasedRecipient,
+        reply: str,
+        state: str,
+        relay: str,
+    ) -> RecipientResult:
+        q = self.settings.queue
+        now = int(time.time())
+        next_attempt = 0
+        if state == "queued":
+            if now - message.created_at >= q.lifetime:
+                state, reply = "failed", f"{reply} (gave up after {q.lifetime // 3600} hours)"
+            else:
+                next_attempt = now + min(q.retry_max, q.retry_min * 2**recipient.attempts)
+        status = {"sent": "sent", "failed": "bounced", "queued": "deferred"}[state]
+        log.info(
+            "%s: to=<%s> relay=%s status=%s (%s)",
+            message.queue_id,
+            recipient.address,
+            relay,
+            status,
+            reply,
+        )
+        return RecipientResult(recipient.id, state, reply, next_attempt)

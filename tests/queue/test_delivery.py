@@ -1,0 +1,109 @@
+"""Two courrier instances on two loopback addresses and a DNS stand-in: mail submitted on A
+leaves A's queue for B's mailbox; unknown recipients fail, a dead MX falls back to the next,
+a failing lookup is retried."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from courrier import provisioning
+from courrier.smtp.client import SMTPClient
+from courrier.smtp.client_proto import Envelope, Recipient
+from tests.store.helpers import make_message
+from tests.support.dnsstub import DNSStub
+from tests.support.server import PASSWORD, Running, client_tls, inbox, start_server
+
+
+@contextlib.asynccontextmanager
+async def two_servers(tmp_path: Path, stub: DNSStub) -> AsyncIterator[tuple[Running, Running]]:
+    async with (
+        stub.serving() as resolver,
+        start_server(
+            tmp_path / "b", **{"server.listen": ["127.0.0.3"], "server.hostname": "mx.b.test"}
+        ) as b,
+    ):
+        await provisioning.add_domain(b.store, "b.test")
+        await provisioning.add_user(b.store, b.server.settings, "carol@b.test", PASSWORD)
+        async with start_server(
+            tmp_path / "a",
+            **{
+                "server.listen": ["127.0.0.2"],
+                "dns.resolvers": [resolver],
+                "queue.deliver": True,
+                "queue.outbound_port": b.port("smtp"),
+                "queue.scan_interval": 1,
+                "queue.retry_min": 1,
+                "queue.retry_max": 1,
+            },
+        ) as a:
+            yield a, b
+
+
+async def submit(a: Running, recipients: list[str], content: bytes) -> None:
+    async with await SMTPClient.connect(
+        "127.0.0.2", a.port("submission"), local_name="laptop.example.org"
+    ) as client:
+        await client.hello()
+        await client.starttls(client_tls(), "mx.example.org")
+        await client.authenticate("bob@example.org", PASSWORD)
+        outcomes = await client.send(
+            Envelope("bob@example.org", tuple(Recipient(r) for r in recipients)), content
+        )
+    assert all(o.delivered for o in outcomes)  # accepted into A's queue
+
+
+async def queue_empty(a: Running, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while await a.store.list_queue():
+        assert time.monotonic() < deadline, await a.store.list_queue()
+        await asyncio.sleep(0.05)
+
+
+async def test_submitted_on_a_delivered_into_b(tmp_path: Path) -> None:
+    stub = DNSStub({"b.test MX": ["10 mx.b.test."], "mx.b.test A": ["127.0.0.3"]})
+    async with two_servers(tmp_path, stub) as (a, b):
+        content = make_message(1, body="Hello B.\r\n.A dotted line\r\n")
+        await submit(a, ["carol@b.test", "nobody@b.test"], content)
+        await queue_empty(a)
+        (received,) = await inbox(b.store, "carol@b.test")
+        assert received.endswith(content)
+        assert b"from mx.example.org" in received.split(b"\r\n\r\n")[0]  # B's trace of A
+    assert ("b.test", "MX") in stub.queries
+
+
+async def test_a_dead_mx_falls_back_to_the_next(tmp_path: Path) -> None:
+    stub = DNSStub(
+        {
+            "b.test MX": ["10 dead.b.test.", "20 mx.b.test."],
+            "dead.b.test A": ["127.0.0.9"],  # nothing listens there
+            "mx.b.test A": ["127.0.0.3"],
+        }
+    )
+    async with two_servers(tmp_path, stub) as (a, b):
+        await submit(a, ["carol@b.test"], make_message(2))
+        await queue_empty(a)
+        assert len(await inbox(b.store, "carol@b.test")) == 1
+
+
+async def test_a_failing_lookup_is_tried_again(tmp_path: Path) -> None:
+    stub = DNSStub(
+        {"b.test MX": ["10 mx.b.test."], "mx.b.test A": ["127.0.0.3"]}, failing={"b.test"}
+    )
+    async with two_servers(tmp_path, stub) as (a, b):
+        await submit(a, ["carol@b.test"], make_message(3))
+        deadline = time.monotonic() + 10
+        while True:
+            (queued,) = await a.store.list_queue()
+            if queued.recipients[0].attempts >= 1:
+                break
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert queued.recipients[0].state == "queued"
+        assert queued.recipients[0].last_reply.startswith("451 4.4.3")
+        stub.failing.clear()  # the DNS is back
+        await queue_empty(a)
+        assert len(await inbox(b.store, "carol@b.test")) == 1
