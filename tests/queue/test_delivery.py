@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email
+import email.policy
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 from courrier import provisioning
 from courrier.smtp.client import SMTPClient
 from courrier.smtp.client_proto import Envelope, Recipient
+from courrier.store.queue import Outbound, OutboundRecipient
 from tests.store.helpers import make_message
 from tests.support.dnsstub import DNSStub
 from tests.support.server import PASSWORD, Running, client_tls, inbox, start_server
@@ -72,7 +75,17 @@ async def test_submitted_on_a_delivered_into_b(tmp_path: Path) -> None:
         (received,) = await inbox(b.store, "carol@b.test")
         assert received.endswith(content)
         assert b"from mx.example.org" in received.split(b"\r\n\r\n")[0]  # B's trace of A
+        # Exactly one report, in the sender's INBOX at A, about the unknown recipient only.
+        (report,) = await inbox(a.store, "bob@example.org")
     assert ("b.test", "MX") in stub.queries
+    msg = email.message_from_bytes(report, policy=email.policy.default)
+    assert msg["Return-Path"] == "<>" and msg.get_content_type() == "multipart/report"
+    _, status, returned = msg.get_payload()  # type: ignore[misc]
+    (per_recipient,) = status.get_payload()[1:]
+    assert per_recipient["Final-Recipient"] == "rfc822; nobody@b.test"
+    assert per_recipient["Status"] == "5.1.1" and per_recipient["Remote-MTA"] == "dns; mx.b.test"
+    assert per_recipient["Diagnostic-Code"].startswith("smtp; 550 5.1.1")
+    assert returned.get_payload()[0]["Subject"] == email.message_from_bytes(content)["Subject"]
 
 
 async def test_a_dead_mx_falls_back_to_the_next(tmp_path: Path) -> None:
@@ -107,3 +120,32 @@ async def test_a_failing_lookup_is_tried_again(tmp_path: Path) -> None:
         stub.failing.clear()  # the DNS is back
         await queue_empty(a)
         assert len(await inbox(b.store, "carol@b.test")) == 1
+
+
+async def test_notify_never_gets_no_report(tmp_path: Path) -> None:
+    stub = DNSStub({"b.test MX": ["10 mx.b.test."], "mx.b.test A": ["127.0.0.3"]})
+    async with two_servers(tmp_path, stub) as (a, _b):
+        async with await SMTPClient.connect(
+            "127.0.0.2", a.port("submission"), local_name="laptop.example.org"
+        ) as client:
+            await client.hello()
+            await client.starttls(client_tls(), "mx.example.org")
+            await client.authenticate("bob@example.org", PASSWORD)
+            never = Recipient("nobody@b.test", notify="NEVER")
+            (accepted,) = await client.send(Envelope("bob@example.org", (never,)), make_message(5))
+            assert accepted.delivered
+        await queue_empty(a)
+        assert await inbox(a.store, "bob@example.org") == []  # NOTIFY=NEVER: no report
+
+
+async def test_a_report_is_never_reported_on(tmp_path: Path) -> None:
+    """Mail from the null reverse-path (a report itself) that fails is dropped, not bounced
+    (RFC 5321 §4.5.5)."""
+    stub = DNSStub({"b.test MX": ["10 mx.b.test."], "mx.b.test A": ["127.0.0.3"]})
+    async with two_servers(tmp_path, stub) as (a, _b):
+        outbound = Outbound("NULL1", "", (OutboundRecipient("nobody@b.test"),), b"")
+        await a.store.deliver(make_message(6), [], outbound=outbound)
+        await queue_empty(a)
+        await asyncio.sleep(0.3)
+        assert await a.store.list_queue() == []  # no report was queued either
+        assert await inbox(a.store, "bob@example.org") == []

@@ -10,7 +10,10 @@ tried in order until one holds a conversation; STARTTLS is used whenever offered
 ``failed`` (a 5xx, or a domain that takes no mail) or is tried again after
 ``retry_min``·2^attempts seconds (at most ``retry_max``) until the message is
 ``queue.lifetime`` old, when it fails (RFC 5321 §4.5.4.1). Every attempt is logged with the
-queue id and ``status=``, as Postfix does.
+queue id and ``status=``, as Postfix does. The recipients of a message that failed in a pass
+(and whose NOTIFY asks for it, RFC 3461) go back to its sender in one RFC 3464 report, sent
+with the null reverse-path, before the outcome is written; a message from the null
+reverse-path gets none (RFC 5321 §4.5.5: no bounce loops).
 """
 
 from __future__ import annotations
@@ -19,18 +22,25 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
+import secrets
 import ssl
 import time
 
 from courrier.config import Settings
+from courrier.delivery.local import LocalRecipient, Trace, deliver
+from courrier.delivery.recipients import resolve
+from courrier.message import dsn
 from courrier.queue.routing import LookupFailed, NoMail, make_resolver, route
 from courrier.smtp.client import SMTPClient, SMTPClientError
 from courrier.smtp.client_proto import BodyType, Envelope, Outcome, Recipient
 from courrier.store import LeasedMessage, LeasedRecipient, RecipientResult, Store, StoreError
+from courrier.store.queue import OutboundRecipient
 
 log = logging.getLogger("courrier.queue")
 
 _BODY_TYPES: dict[str | None, BodyType] = {"8BITMIME": "8BITMIME", "BINARYMIME": "BINARYMIME"}
+_STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 
 
 def opportunistic_tls() -> ssl.SSLContext:
@@ -49,6 +59,8 @@ class QueueRunner:
         self.resolver = make_resolver(settings)
         self.tls = opportunistic_tls()
         self._wake = asyncio.Event()
+        #: The server that answered for each recipient in this pass (the report's Remote-MTA).
+        self._answered_by: dict[int, str] = {}
 
     def wake(self) -> None:
         """Look at the queue now (mail was just queued)."""
@@ -70,6 +82,7 @@ class QueueRunner:
         """One pass; True when it took a full batch."""
         q = self.settings.queue
         now = int(time.time())
+        self._answered_by = {}
         leased = await self.store.lease_queue(self.owner, now, now + q.lease, q.batch)
         groups = [
             (message, [r for r in message.recipients if r.domain == domain])
@@ -78,14 +91,23 @@ class QueueRunner:
         ]
         slots = asyncio.Semaphore(q.concurrency)
 
-        async def deliver(
+        async def attempt(
             message: LeasedMessage, recipients: list[LeasedRecipient]
         ) -> list[RecipientResult]:
             async with slots:
                 return await self._deliver(message, recipients)
 
-        done = await asyncio.gather(*(deliver(m, rs) for m, rs in groups))
+        done = await asyncio.gather(*(attempt(m, rs) for m, rs in groups))
         results = [r for group in done for r in group]
+        outcome = {r.recipient_id: r for r in results}
+        for message in leased:
+            failed = [
+                r
+                for r in message.recipients
+                if outcome[r.id].state == "failed" and dsn.wanted(r.notify, "failed")
+            ]
+            if failed and message.sender:
+                await self._bounce(message, [(r, outcome[r.id]) for r in failed])
         finished = await self.store.record_queue(results)
         for queue_id in finished:
             log.info("%s: removed", queue_id)
@@ -172,6 +194,8 @@ class QueueRunner:
             else:
                 next_attempt = now + min(q.retry_max, q.retry_min * 2**recipient.attempts)
         status = {"sent": "sent", "failed": "bounced", "queued": "deferred"}[state]
+        if relay != "-":
+            self._answered_by[recipient.id] = relay.partition("[")[0]
         log.info(
             "%s: to=<%s> relay=%s status=%s (%s)",
             message.queue_id,
@@ -181,3 +205,67 @@ class QueueRunner:
             reply,
         )
         return RecipientResult(recipient.id, state, reply, next_attempt)
+
+    async def _bounce(
+        self, message: LeasedMessage, failed: list[tuple[LeasedRecipient, RecipientResult]]
+    ) -> None:
+        """Send ``message``'s sender the report on ``failed``: into its mailbox when the
+        sender is ours, through the queue otherwise."""
+        hostname = self.settings.server.hostname
+        separator = self.settings.accounts.plus_separator
+        failures = []
+        for recipient, result in failed:
+            status = _STATUS.search(result.reply)
+            failures.append(
+                dsn.Failure(
+                    recipient.address,
+                    status[1] if status else "5.0.0",
+                    result.reply,
+                    remote_mta=self._answered_by.get(recipient.id),
+                    original_recipient=recipient.orcpt,
+                )
+            )
+        queue_id = secrets.token_hex(5).upper()
+        try:
+            original = await self.store.read_queued(message.id)
+            report = dsn.compose(
+                reporting_mta=hostname,
+                sender=message.sender,
+                original=original,
+                failures=failures,
+                arrival=message.created_at,
+                envid=message.envid,
+                ret=message.ret,
+                now=time.time(),
+            )
+            found = await resolve(self.store, message.sender, separator=separator)
+            local = [LocalRecipient(message.sender, account) for account in found.accounts]
+            remote = [OutboundRecipient(a) for a in found.forwards]
+            if not found.local_domain:
+                remote = [OutboundRecipient(message.sender)]
+            if not local and not remote:
+                log.warning(
+                    "%s: sender <%s> unknown: report dropped", message.queue_id, message.sender
+                )
+                return
+            trace = Trace(hostname, "127.0.0.1", None, hostname, "local", queue_id)
+            await deliver(
+                self.store,
+                report,
+                sender="",
+                recipients=local,
+                trace=trace,
+                separator=separator,
+                remote=remote,
+            )
+        except StoreError as exc:
+            log.warning("%s: report to <%s> not stored: %s", message.queue_id, message.sender, exc)
+            return
+        log.info(
+            "%s: sender non-delivery notification: %s (to <%s>)",
+            message.queue_id,
+            queue_id,
+            message.sender,
+        )
+        if remote:
+            self.wake()
