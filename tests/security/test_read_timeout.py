@@ -26,9 +26,9 @@ async def test_data_in_time_is_returned_and_each_read_gets_its_own_limit() -> No
     timer = ReadTimeout()
     loop = asyncio.get_running_loop()
     for n in range(5):
-        # Each read waits 0.03 s of its 0.06 s: five of them take longer than one limit.
-        loop.call_later(0.03, reader.feed_data, b"x%d" % n)
-        assert await timer.read(reader, 100, 0.06) == b"x%d" % n
+        # Each read waits 0.1 s of its 0.4 s: five of them take longer than one limit.
+        loop.call_later(0.1, reader.feed_data, b"x%d" % n)
+        assert await timer.read(reader, 100, 0.4) == b"x%d" % n
     timer.close()
 
 
@@ -36,10 +36,10 @@ async def test_time_spent_between_reads_does_not_count() -> None:
     reader = asyncio.StreamReader()
     timer = ReadTimeout()
     reader.feed_data(b"first")
-    assert await timer.read(reader, 100, 0.05) == b"first"
-    await asyncio.sleep(0.1)  # handling the command, longer than the limit
-    asyncio.get_running_loop().call_later(0.02, reader.feed_data, b"second")
-    assert await timer.read(reader, 100, 0.05) == b"second"
+    assert await timer.read(reader, 100, 0.3) == b"first"
+    await asyncio.sleep(0.5)  # handling the command, longer than the limit
+    asyncio.get_running_loop().call_later(0.05, reader.feed_data, b"second")
+    assert await timer.read(reader, 100, 0.3) == b"second"
     timer.close()
 
 
@@ -61,8 +61,8 @@ async def test_a_longer_limit_after_a_shorter_one_is_not_cut_short() -> None:
     timer = ReadTimeout()
     reader.feed_data(b"a")
     assert await timer.read(reader, 100, 0.03) == b"a"  # the timer fires at 0.03 s
-    asyncio.get_running_loop().call_later(0.1, reader.feed_data, b"b")
-    assert await timer.read(reader, 100, 0.5) == b"b"
+    asyncio.get_running_loop().call_later(0.2, reader.feed_data, b"b")
+    assert await timer.read(reader, 100, 1.0) == b"b"
     timer.close()
 
 
