@@ -91,27 +91,31 @@ class QueueRunner:
         ]
         slots = asyncio.Semaphore(q.concurrency)
 
-        async def attempt(
-            message: LeasedMessage, recipients: list[LeasedRecipient]
-        ) -> list[RecipientResult]:
+        async def attempt(message: LeasedMessage, recipients: list[LeasedRecipient]) -> None:
             async with slots:
-                return await self._deliver(message, recipients)
+                results = await self._deliver(message, recipients)
+            await self._finish(message, recipients, results)
 
-        done = await asyncio.gather(*(attempt(m, rs) for m, rs in groups))
-        results = [r for group in done for r in group]
-        outcome = {r.recipient_id: r for r in results}
-        for message in leased:
-            failed = [
-                r
-                for r in message.recipients
-                if outcome[r.id].state == "failed" and dsn.wanted(r.notify, "failed")
-            ]
-            if failed and message.sender:
-                await self._bounce(message, [(r, outcome[r.id]) for r in failed])
-        finished = await self.store.record_queue(results)
-        for queue_id in finished:
-            log.info("%s: removed", queue_id)
+        await asyncio.gather(*(attempt(m, rs) for m, rs in groups))
         return sum(len(m.recipients) for m in leased) >= q.batch
+
+    async def _finish(
+        self,
+        message: LeasedMessage,
+        recipients: list[LeasedRecipient],
+        results: list[RecipientResult],
+    ) -> None:
+        """Report the failures to the sender, then write the outcomes, at once for each
+        destination: a crash after a server's 250 can then repeat one delivery at most."""
+        failed = [
+            (r, result)
+            for r, result in zip(recipients, results, strict=True)
+            if result.state == "failed" and dsn.wanted(r.notify, "failed")
+        ]
+        if failed and message.sender:
+            await self._bounce(message, failed)
+        for queue_id in await self.store.record_queue(results):
+            log.info("%s: removed", queue_id)
 
     async def _deliver(
         self, message: LeasedMessage, recipients: list[LeasedRecipient]
