@@ -289,7 +289,7 @@ def test_provisioning_on_postgresql(pg_cluster: PostgresCluster, tmp_path: Path)
     assert "Traceback" not in bad.stderr
 
 
-def test_queue_list_and_delete(data: str) -> None:
+def test_queue_verbs(data: str) -> None:
     async def enqueue() -> None:
         from courrier.store import Store
         from courrier.store.queue import Outbound, OutboundRecipient
@@ -307,6 +307,24 @@ def test_queue_list_and_delete(data: str) -> None:
     ] == [("Q1", "a@example.org", ["x@elsewhere.net"])]
     text = courrier("queue", "list", "--data", data).stdout
     assert "Q1" in text and "x@elsewhere.net" in text and "queued" in text
+    shown = courrier("queue", "show", "Q1", "--data", data).stdout
+    assert shown.splitlines() == ["Subject: q", "", "body"]
+    assert courrier("queue", "show", "Q9", "--data", data).returncode == 1
+
+    def states() -> list[str]:
+        listed = json.loads(courrier("queue", "list", "--json", "--data", data).stdout)
+        return [r["state"] for q in listed for r in q["recipients"]]
+
+    held = courrier("queue", "hold", "Q1", "--data", data)
+    assert held.returncode == 0 and "1 recipient(s) of Q1 held" in held.stdout
+    assert states() == ["hold"]
+    assert courrier("queue", "hold", "Q1", "--data", data).returncode == 1  # nothing left to hold
+    assert "0 recipient(s)" in courrier("queue", "flush", "--data", data).stdout  # held: skipped
+    assert courrier("queue", "release", "Q1", "--data", data).returncode == 0
+    assert states() == ["queued"]
+    assert (
+        "1 recipient(s) of the queue due now" in courrier("queue", "flush", "--data", data).stdout
+    )
     assert courrier("queue", "delete", "Q1", "--data", data).returncode == 0
     gone = courrier("queue", "delete", "Q1", "--data", data)
     assert gone.returncode == 1 and "No queued message Q1" in gone.stdout

@@ -1,12 +1,15 @@
-"""`courrier queue list|delete`: what waits to leave for other servers (Postfix's mailq/postsuper).
+"""`courrier queue list|show|flush|hold|release|delete`: what waits to leave for other servers
+(Postfix's mailq, postcat -q, postqueue -f and postsuper -h/-H/-d).
 
-Delivery attempts, flush, hold and release come with the outbound queue runner.
+A running server's queue runner sees flushed and released recipients at its next look, within
+``queue.scan_interval`` seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import sys
 
 from courrier.cli.common import (
     FAILURE,
@@ -23,6 +26,19 @@ from courrier.cli.common import (
 def register(sub: Subparsers) -> None:
     group = command_group(sub, "queue", "the outbound queue")
     command(group, "list", "list queued messages and their recipients", list_, json=True)
+    command(group, "show", "print a queued message as it will be sent", show).add_argument(
+        "queue_id"
+    )
+    flush = command(
+        group, "flush", "try queued recipients again now (all, or one message's)", flush_
+    )
+    flush.add_argument("queue_id", nargs="?")
+    command(group, "hold", "keep a message's recipients from being tried", hold).add_argument(
+        "queue_id"
+    )
+    command(group, "release", "let held recipients be tried again, now", release).add_argument(
+        "queue_id"
+    )
     command(group, "delete", "remove a queued message (no bounce is sent)", delete).add_argument(
         "queue_id"
     )
@@ -76,4 +92,39 @@ async def delete(args: argparse.Namespace) -> int:
         print(f"No queued message {args.queue_id}.")
         return FAILURE
     print(f"Deleted {args.queue_id} from the queue.")
+    return OK
+
+
+async def show(args: argparse.Namespace) -> int:
+    _, store = await open_from_args(args)
+    async with store:
+        content = await store.read_queued_by_id(args.queue_id)
+    if content is None:
+        print(f"No queued message {args.queue_id}.")
+        return FAILURE
+    sys.stdout.buffer.write(content)
+    return OK
+
+
+async def flush_(args: argparse.Namespace) -> int:
+    return await _requeue(args, ("queued",), "queued", "due now")
+
+
+async def hold(args: argparse.Namespace) -> int:
+    return await _requeue(args, ("queued",), "hold", "held")
+
+
+async def release(args: argparse.Namespace) -> int:
+    return await _requeue(args, ("hold",), "queued", "released, due now")
+
+
+async def _requeue(args: argparse.Namespace, states: tuple[str, ...], state: str, what: str) -> int:
+    _, store = await open_from_args(args)
+    async with store:
+        changed = await store.requeue(args.queue_id, states, state)
+    target = args.queue_id or "the queue"
+    if not changed and args.queue_id is not None:
+        print(f"No recipient of {target} to change (is the queue id right?).")
+        return FAILURE
+    print(f"{changed} recipient(s) of {target} {what}.")
     return OK

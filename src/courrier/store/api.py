@@ -349,6 +349,17 @@ class Store:
             data = await asyncio.to_thread(self.blobs.read, path)
         return prefix + data
 
+    async def requeue(self, queue_id: str | None, states: tuple[str, ...], state: str) -> int:
+        """Hold (``("queued",)`` → "hold"), release (``("hold",)`` → "queued") or flush
+        (``("queued",)`` → "queued", due now) one queued message's recipients, or all."""
+        now = int(time.time())
+        return await self.backend.write(lambda: queue.change_state(queue_id, states, state, now))
+
+    async def read_queued_by_id(self, queue_id: str) -> bytes | None:
+        """A queued message's content by its queue id (``courrier queue show``)."""
+        found = await self.backend.read(lambda: queue.queued_message(queue_id))
+        return None if found is None else await self.read_queued(found)
+
     async def delete_queued(self, queue_id: str) -> bool:
         return await self.backend.write(lambda: queue.delete_message(queue_id))
 

@@ -238,3 +238,21 @@ def content_location(message_id: int) -> Tx[tuple[bytes, bytes | None, str | Non
     if row is None:
         return None
     return bytes(row[0]), None if row[1] is None else bytes(row[1]), row[2]
+
+
+def change_state(queue_id: str | None, states: tuple[str, ...], state: str, now: int) -> Tx[int]:
+    """Move the recipients of one queued message (None: of all) that are in one of ``states``
+    to ``state``, due at once; returns how many moved (hold, release, flush)."""
+    marks = ", ".join("?" * len(states))
+    sql = f"UPDATE queue_recipients SET state = ?, next_attempt = ? WHERE state IN ({marks})"
+    params: list[object] = [state, now, *states]
+    if queue_id is not None:
+        sql += " AND message_id = (SELECT id FROM queue WHERE queue_id = ?)"
+        params.append(queue_id)
+    changed = yield run(sql, *params)
+    return int(changed)
+
+
+def queued_message(queue_id: str) -> Tx[int | None]:
+    row = yield one("SELECT id FROM queue WHERE queue_id = ?", queue_id)
+    return None if row is None else int(row[0])
