@@ -155,6 +155,9 @@ class QueueSettings:
     #: Seconds after which a message that could not be delivered is returned
     #: (maximal_queue_lifetime: 5 days).
     lifetime: int = 5 * 24 * 3600
+    #: Seconds after which a sender hears that a message is still being retried, once
+    #: (RFC 3461 NOTIFY=DELAY, or no NOTIFY; Postfix's delay_warning_time); 0: never.
+    delay_warning: int = 4 * 3600
     #: Seconds a worker holds the recipients it took; another worker or node takes them after.
     lease: int = 900
     #: Recipients taken at once, and destinations talked to at once.

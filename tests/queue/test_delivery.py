@@ -22,7 +22,9 @@ from tests.support.server import PASSWORD, Running, client_tls, inbox, start_ser
 
 
 @contextlib.asynccontextmanager
-async def two_servers(tmp_path: Path, stub: DNSStub) -> AsyncIterator[tuple[Running, Running]]:
+async def two_servers(
+    tmp_path: Path, stub: DNSStub, **overrides: object
+) -> AsyncIterator[tuple[Running, Running]]:
     async with (
         stub.serving() as resolver,
         start_server(
@@ -41,6 +43,7 @@ async def two_servers(tmp_path: Path, stub: DNSStub) -> AsyncIterator[tuple[Runn
                 "queue.scan_interval": 1,
                 "queue.retry_min": 1,
                 "queue.retry_max": 1,
+                **overrides,
             },
         ) as a:
             yield a, b
@@ -149,3 +152,28 @@ async def test_a_report_is_never_reported_on(tmp_path: Path) -> None:
         await asyncio.sleep(0.3)
         assert await a.store.list_queue() == []  # no report was queued either
         assert await inbox(a.store, "bob@example.org") == []
+
+
+async def test_a_sender_hears_once_that_mail_is_delayed(tmp_path: Path) -> None:
+    stub = DNSStub(
+        {"b.test MX": ["10 mx.b.test."], "mx.b.test A": ["127.0.0.3"]}, failing={"b.test"}
+    )
+    async with two_servers(tmp_path, stub, **{"queue.delay_warning": 1}) as (a, b):
+        await submit(a, ["carol@b.test"], make_message(7))
+        deadline = time.monotonic() + 15
+        while True:  # a few more attempts after the warning was due
+            (queued,) = await a.store.list_queue()
+            if queued.recipients[0].attempts >= 4:
+                break
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        stub.failing.clear()
+        await queue_empty(a)
+        assert len(await inbox(b.store, "carol@b.test")) == 1
+        (report,) = await inbox(a.store, "bob@example.org")  # one, however many attempts
+    msg = email.message_from_bytes(report, policy=email.policy.default)
+    assert "Delayed Mail" in msg["Subject"]
+    _, status, returned = msg.get_payload()  # type: ignore[misc]
+    (per_recipient,) = status.get_payload()[1:]
+    assert per_recipient["Action"] == "delayed" and per_recipient["Status"] == "4.4.3"
+    assert returned.get_content_type() == "text/rfc822-headers"

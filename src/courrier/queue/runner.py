@@ -12,14 +12,16 @@ tried in order until one holds a conversation; STARTTLS is used whenever offered
 ``queue.lifetime`` old, when it fails (RFC 5321 §4.5.4.1). Every attempt is logged with the
 queue id and ``status=``, as Postfix does. The recipients of a message that failed in a pass
 (and whose NOTIFY asks for it, RFC 3461) go back to its sender in one RFC 3464 report, sent
-with the null reverse-path, before the outcome is written; a message from the null
-reverse-path gets none (RFC 5321 §4.5.5: no bounce loops).
+with the null reverse-path, before the outcome is written; recipients still retried once the
+message is ``queue.delay_warning`` old get one delay report each, once. A message from the
+null reverse-path gets none (RFC 5321 §4.5.5: no bounce loops).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -113,7 +115,20 @@ class QueueRunner:
             if result.state == "failed" and dsn.wanted(r.notify, "failed")
         ]
         if failed and message.sender:
-            await self._bounce(message, failed)
+            await self._bounce(message, failed, "failed")
+        warning = self.settings.queue.delay_warning
+        if warning and message.sender and time.time() - message.created_at >= warning:
+            delayed = [
+                (r, result)
+                for r, result in zip(recipients, results, strict=True)
+                if result.state == "queued" and not r.warned and dsn.wanted(r.notify, "delayed")
+            ]
+            if delayed and await self._bounce(message, delayed, "delayed"):
+                warned = {r.id for r, _ in delayed}
+                results = [
+                    dataclasses.replace(x, warned=True) if x.recipient_id in warned else x
+                    for x in results
+                ]
         for queue_id in await self.store.record_queue(results):
             log.info("%s: removed", queue_id)
 
@@ -211,10 +226,14 @@ class QueueRunner:
         return RecipientResult(recipient.id, state, reply, next_attempt)
 
     async def _bounce(
-        self, message: LeasedMessage, failed: list[tuple[LeasedRecipient, RecipientResult]]
-    ) -> None:
-        """Send ``message``'s sender the report on ``failed``: into its mailbox when the
-        sender is ours, through the queue otherwise."""
+        self,
+        message: LeasedMessage,
+        failed: list[tuple[LeasedRecipient, RecipientResult]],
+        action: dsn.Action,
+    ) -> bool:
+        """Send ``message``'s sender the report on ``failed`` (or ``delayed``): into its
+        mailbox when the sender is ours, through the queue otherwise. False if it was not
+        stored."""
         hostname = self.settings.server.hostname
         separator = self.settings.accounts.plus_separator
         failures = []
@@ -227,6 +246,7 @@ class QueueRunner:
                     result.reply,
                     remote_mta=self._answered_by.get(recipient.id),
                     original_recipient=recipient.orcpt,
+                    action=action,
                 )
             )
         queue_id = secrets.token_hex(5).upper()
@@ -251,7 +271,7 @@ class QueueRunner:
                 log.warning(
                     "%s: sender <%s> unknown: report dropped", message.queue_id, message.sender
                 )
-                return
+                return False
             trace = Trace(hostname, "127.0.0.1", None, hostname, "local", queue_id)
             await deliver(
                 self.store,
@@ -264,12 +284,14 @@ class QueueRunner:
             )
         except StoreError as exc:
             log.warning("%s: report to <%s> not stored: %s", message.queue_id, message.sender, exc)
-            return
+            return False
         log.info(
-            "%s: sender non-delivery notification: %s (to <%s>)",
+            "%s: sender %s notification: %s (to <%s>)",
             message.queue_id,
+            "delay" if action == "delayed" else "non-delivery",
             queue_id,
             message.sender,
         )
         if remote:
             self.wake()
+        return True

@@ -184,6 +184,7 @@ class LeasedRecipient:
     attempts: int
     notify: str | None
     orcpt: str | None
+    warned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +213,8 @@ class RecipientResult:
     state: str
     reply: str
     next_attempt: int = 0
+    #: A delay report was sent for it (RFC 3461 NOTIFY=DELAY): never again.
+    warned: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,7 +152,8 @@ def lease(owner: str, now: int, until: int, limit: int) -> Tx[list[LeasedMessage
         pg_params=(owner, until, ids),
     )
     recipients = yield in_query(
-        "SELECT id, message_id, recipient, domain, attempts, notify, orcpt FROM queue_recipients",
+        "SELECT id, message_id, recipient, domain, attempts, notify, orcpt, warned "
+        "FROM queue_recipients",
         "id",
         ids,
         "bigint",
@@ -161,7 +162,7 @@ def lease(owner: str, now: int, until: int, limit: int) -> Tx[list[LeasedMessage
     by_message: dict[int, list[LeasedRecipient]] = {}
     for r in recipients:
         by_message.setdefault(int(r[1]), []).append(
-            LeasedRecipient(int(r[0]), str(r[2]), str(r[3]), int(r[4]), r[5], r[6])
+            LeasedRecipient(int(r[0]), str(r[2]), str(r[3]), int(r[4]), r[5], r[6], bool(r[7]))
         )
     messages = yield in_query(
         "SELECT id, queue_id, sender, blob_id, created_at, envid, ret, body, smtputf8, "
@@ -196,8 +197,9 @@ def record(results: list[RecipientResult]) -> Tx[list[str]]:
         return []
     yield many(
         "UPDATE queue_recipients SET state = ?, attempts = attempts + 1, next_attempt = ?, "
-        "last_reply = ?, lease_owner = '', lease_until = 0 WHERE id = ?",
-        [(r.state, r.next_attempt, r.reply[:1000], r.recipient_id) for r in results],
+        "last_reply = ?, warned = CASE WHEN ? = 1 THEN 1 ELSE warned END, lease_owner = '', "
+        "lease_until = 0 WHERE id = ?",
+        [(r.state, r.next_attempt, r.reply[:1000], int(r.warned), r.recipient_id) for r in results],
     )
     touched = yield in_query(
         "SELECT DISTINCT message_id FROM queue_recipients",

@@ -257,6 +257,10 @@ _STATE_COLUMNS = (
 )
 
 
+#: RFC 3461 delay reports go out once per recipient.
+_WARNED = "ALTER TABLE queue_recipients ADD COLUMN warned INTEGER NOT NULL DEFAULT 0"
+
+
 def _v5() -> Migration:
     # A message row kept what its blob says to IMAP (~1.2 KiB): a flag change on 10,000
     # messages rewrote ~4,000 pages, a COPY wrote it all again. That moves to ``contents``,
@@ -300,6 +304,7 @@ def _v5() -> Migration:
         "ALTER TABLE messages_v5 RENAME TO messages",
         "CREATE INDEX messages_modseq ON messages(mailbox_id, modseq)",
         "CREATE INDEX messages_blob ON messages(blob_id)",
+        _WARNED,
     )
     postgres = (
         pg_contents,
@@ -308,8 +313,11 @@ def _v5() -> Migration:
         "ORDER BY blob_id, id",
         "ALTER TABLE messages "
         + ", ".join(f"DROP COLUMN {c}" for c in _CONTENT_COLUMNS.split(", ")),
+        _WARNED,
     )
-    return Migration(5, "per-blob IMAP content apart from the message rows", sqlite, postgres)
+    return Migration(
+        5, "per-blob IMAP content apart from the message rows; delay reports", sqlite, postgres
+    )
 
 
 MIGRATIONS: tuple[Migration, ...] = (_v1(), _v2(), _v3(), _v4(), _v5())
