@@ -341,13 +341,7 @@ class Store:
     async def read_queued(self, message_id: int) -> bytes:
         """A queued message as it is to be sent: its trace prefix, then the blob."""
         found = await self.backend.read(lambda: queue.content_location(message_id))
-        if found is None:
-            raise NotFound("The queued message does not exist.")
-        prefix, data, path = found
-        if data is None:
-            assert self.blobs is not None and path is not None
-            data = await asyncio.to_thread(self.blobs.read, path)
-        return prefix + data
+        return await self._joined(found, "The queued message does not exist.")
 
     async def requeue(self, queue_id: str | None, states: tuple[str, ...], state: str) -> int:
         """Hold (``("queued",)`` → "hold"), release (``("hold",)`` → "queued") or flush
@@ -376,8 +370,14 @@ class Store:
     async def read_message(self, message_id: int) -> bytes:
         """The message exactly as stored: delivery prefix followed by the blob."""
         found = await self.backend.read(lambda: messages.blob_location(message_id))
+        return await self._joined(found, "The message does not exist.")
+
+    async def _joined(
+        self, found: tuple[bytes, bytes | None, str | None] | None, missing: str
+    ) -> bytes:
+        """A prefix and its blob (inline data, or read from its file) as one message."""
         if found is None:
-            raise NotFound("The message does not exist.")
+            raise NotFound(missing)
         prefix, data, path = found
         if data is None:
             assert self.blobs is not None and path is not None
