@@ -177,3 +177,71 @@ async def test_a_sender_hears_once_that_mail_is_delayed(tmp_path: Path) -> None:
     (per_recipient,) = status.get_payload()[1:]
     assert per_recipient["Action"] == "delayed" and per_recipient["Status"] == "4.4.3"
     assert returned.get_content_type() == "text/rfc822-headers"
+
+
+class BrokenTLSServer:
+    """An MX that offers STARTTLS and then sends no TLS at all; it takes mail in clear."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self.tls_tries = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 broken.c.test ESMTP\r\n")
+        while line := await reader.readline():
+            command = line.strip().upper()
+            if command.startswith(b"EHLO"):
+                writer.write(b"250-broken.c.test\r\n250 STARTTLS\r\n")
+            elif command == b"STARTTLS":
+                self.tls_tries += 1
+                writer.write(b"220 go ahead\r\n" + b"this is not a TLS record\r\n" * 8)
+                await writer.drain()
+                writer.close()
+                return
+            elif command == b"DATA":
+                writer.write(b"354 go on\r\n")
+                await writer.drain()
+                self.messages.append(await reader.readuntil(b"\r\n.\r\n"))
+                writer.write(b"250 2.0.0 taken\r\n")
+            elif command == b"QUIT":
+                writer.write(b"221 bye\r\n")
+                await writer.drain()
+                writer.close()
+                return
+            else:
+                writer.write(b"250 ok\r\n")
+            await writer.drain()
+
+
+async def test_a_failing_starttls_is_retried_in_clear_unless_requiretls(tmp_path: Path) -> None:
+    fake = BrokenTLSServer()
+    listener = await asyncio.start_server(fake.handle, "127.0.0.4", 0)
+    port = listener.sockets[0].getsockname()[1]
+    stub = DNSStub({"c.test MX": ["10 mx.c.test."], "mx.c.test A": ["127.0.0.4"]})
+    async with listener, stub.serving() as resolver:
+        settings = {
+            "dns.resolvers": [resolver],
+            "queue.deliver": True,
+            "queue.outbound_port": port,
+            "queue.scan_interval": 1,
+            "queue.retry_min": 60,  # one attempt in this test
+        }
+        async with start_server(tmp_path / "a", **settings) as a:
+            plain = Outbound("PLAIN", "", (OutboundRecipient("dave@c.test"),), b"")
+            await a.store.deliver(make_message(8), [], outbound=plain)
+            strict = Outbound(
+                "STRICT", "", (OutboundRecipient("dave@c.test"),), b"", requiretls=True
+            )
+            await a.store.deliver(make_message(9), [], outbound=strict)
+            deadline = time.monotonic() + 15
+            while True:
+                queued = await a.store.list_queue()
+                if [q.queue_id for q in queued] == ["STRICT"] and queued[0].recipients[0].attempts:
+                    break
+                assert time.monotonic() < deadline, queued
+                await asyncio.sleep(0.05)
+            (strict_queued,) = queued
+    assert fake.tls_tries >= 2  # both tried TLS; only the plain one went on in clear
+    assert len(fake.messages) == 1
+    assert strict_queued.recipients[0].state == "queued"
+    assert "STARTTLS" in strict_queued.recipients[0].last_reply  # and nothing sent in clear

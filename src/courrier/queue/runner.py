@@ -34,7 +34,7 @@ from courrier.delivery.local import LocalRecipient, Trace, deliver
 from courrier.delivery.recipients import resolve
 from courrier.message import dsn
 from courrier.queue.routing import LookupFailed, NoMail, make_resolver, route
-from courrier.smtp.client import SMTPClient, SMTPClientError
+from courrier.smtp.client import SMTPClient, SMTPClientError, TLSFailed
 from courrier.smtp.client_proto import BodyType, Envelope, Outcome, Recipient
 from courrier.store import LeasedMessage, LeasedRecipient, RecipientResult, Store, StoreError
 from courrier.store.queue import OutboundRecipient
@@ -170,14 +170,26 @@ class QueueRunner:
         return self._all(message, recipients, "451 4.4.1 " + "; ".join(errors), "queued", "-")
 
     async def _attempt(
-        self, address: str, name: str, envelope: Envelope, content: bytes
+        self, address: str, name: str, envelope: Envelope, content: bytes, *, tls: bool = True
     ) -> list[Outcome]:
         async with await SMTPClient.connect(
             address, self.settings.queue.outbound_port, local_name=self.settings.server.hostname
         ) as client:
             await client.hello()
-            if "STARTTLS" in client.extensions:
-                await client.starttls(self.tls, name)
+            if tls and "STARTTLS" in client.extensions:
+                try:
+                    await client.starttls(self.tls, name)
+                except TLSFailed as exc:
+                    if envelope.requiretls:
+                        raise
+                    # Opportunistic TLS (RFC 7435 §3, Postfix's "may"): a server whose TLS
+                    # fails still gets the mail, in clear, on a new connection.
+                    log.info("%s[%s]: %s; trying again without TLS", name, address, exc)
+                    client.close()
+                    return await self._attempt(address, name, envelope, content, tls=False)
+            if envelope.requiretls and not client.tls:
+                # RFC 8689 §4.2.1: a REQUIRETLS message never travels in clear.
+                raise SMTPClientError("REQUIRETLS, and the server offers no TLS")
             return await client.send(envelope, content)
 
     def _result(

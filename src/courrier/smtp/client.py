@@ -47,6 +47,10 @@ class SMTPClientError(Exception):
         self.reply = reply
 
 
+class TLSFailed(SMTPClientError):
+    """STARTTLS was refused or its handshake failed (the connection is then unusable)."""
+
+
 class SMTPClient:
     def __init__(
         self,
@@ -131,16 +135,17 @@ class SMTPClient:
         forgotten)."""
         reply = await self.command("STARTTLS", "command")
         if reply.code != 220:
-            raise SMTPClientError("the server refused STARTTLS", reply)
+            raise TLSFailed("the server refused STARTTLS", reply)
         if self._replies.pending:
-            raise SMTPClientError("the server sent more than its STARTTLS reply")
+            # RFC 3207 §4.2 (CVE-2011-0411 the other way round): nothing may precede TLS.
+            raise TLSFailed("the server sent more than its STARTTLS reply")
         try:
             await asyncio.wait_for(
                 self._writer.start_tls(context, server_hostname=server_hostname),
                 self.timeouts["command"],
             )
         except (OSError, TimeoutError, ssl.SSLError) as exc:
-            raise SMTPClientError(f"TLS handshake failed: {exc}") from exc
+            raise TLSFailed(f"TLS handshake failed: {exc}") from exc
         self.tls = True
         await self.hello()
 
@@ -223,8 +228,10 @@ class SMTPClient:
 
     async def quit(self) -> None:
         """QUIT politely, then close; never raises."""
-        with contextlib.suppress(SMTPClientError, OSError, ssl.SSLError):
-            await asyncio.wait_for(self.command("QUIT", "command"), 10)
+        if not self._writer.is_closing():
+            # RuntimeError: a transport a failed TLS handshake left behind.
+            with contextlib.suppress(SMTPClientError, OSError, ssl.SSLError, RuntimeError):
+                await asyncio.wait_for(self.command("QUIT", "command"), 10)
         self.close()
 
     def close(self) -> None:
