@@ -88,6 +88,13 @@ def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
         ),
         ('[tls]\ncert_file = "/x.pem"', {}, "tls.cert_file and tls.key_file: set both or neither"),
         ("[server\n", {}, "not valid TOML"),
+        (
+            '[queue]\nrelay_security = "ssl"',
+            {},
+            "queue.relay_security: must be 'starttls' or 'tls'",
+        ),
+        ('[queue]\nrelayhost = "smtp.example.net:x"', {}, "queue.relayhost: "),
+        ("[queue]\nretry_min = 600\nretry_max = 60", {}, "queue.retry_max: must be at least"),
         ("", {"COURRIER_SERVER_NOPE": "1"}, "COURRIER_SERVER_NOPE: no setting"),
         (
             "",

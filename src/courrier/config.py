@@ -165,6 +165,16 @@ class QueueSettings:
     concurrency: int = 20
     #: The port of remote mail servers (25; tests point it at their own).
     outbound_port: int = 25
+    #: A smarthost (``host[:port]``, port 587 by default) that takes all mail for other
+    #: servers, as providers like SendGrid, SES or Mailgun do; empty: deliver to each MX.
+    relayhost: str = ""
+    #: How to reach it: "starttls" (required, never in clear) or "tls" (implicit, RFC 8314).
+    relay_security: str = "starttls"
+    #: Check the relay's certificate against its name (turn off only for a private relay).
+    relay_verify: bool = True
+    #: AUTH PLAIN/LOGIN credentials at the relay (RFC 4954), if it wants them.
+    relay_username: str = ""
+    relay_password: str = ""
 
 
 @dataclass(frozen=True)
@@ -243,6 +253,10 @@ class Settings:
             raise ConfigError("queue: intervals, lease, batch and concurrency must be positive")
         if q.retry_max < q.retry_min:
             raise ConfigError("queue.retry_max: must be at least queue.retry_min")
+        if q.relayhost:
+            parse_hostport(q.relayhost, 587, key="queue.relayhost")
+        if q.relay_security not in ("starttls", "tls"):
+            raise ConfigError("queue.relay_security: must be 'starttls' or 'tls'")
         if len(self.accounts.plus_separator) > 1:
             raise ConfigError("accounts.plus_separator: must be one character or empty")
 

@@ -245,3 +245,27 @@ async def test_a_failing_starttls_is_retried_in_clear_unless_requiretls(tmp_path
     assert len(fake.messages) == 1
     assert strict_queued.recipients[0].state == "queued"
     assert "STARTTLS" in strict_queued.recipients[0].last_reply  # and nothing sent in clear
+
+
+async def test_through_a_smarthost_with_starttls_and_auth(tmp_path: Path) -> None:
+    """Seed 000's "relay through SendGrid on 587": here B's submission port plays the
+    provider; A sends everything there, over STARTTLS, logged in."""
+    async with start_server(
+        tmp_path / "b", **{"server.listen": ["127.0.0.3"], "server.hostname": "mx.b.test"}
+    ) as b:
+        await provisioning.add_domain(b.store, "b.test")
+        await provisioning.add_user(b.store, b.server.settings, "carol@b.test", PASSWORD)
+        relay = {
+            "queue.deliver": True,
+            "queue.scan_interval": 1,
+            "queue.relayhost": f"127.0.0.3:{b.port('submission')}",
+            "queue.relay_verify": False,  # B's certificate is self-signed
+            "queue.relay_username": "bob@example.org",  # B hosts example.org too
+            "queue.relay_password": PASSWORD,
+        }
+        async with start_server(tmp_path / "a", **{"server.listen": ["127.0.0.2"], **relay}) as a:
+            await submit(a, ["carol@b.test"], make_message(10))
+            await queue_empty(a)
+        (received,) = await inbox(b.store, "carol@b.test")
+    assert b"with ESMTPSA" in received  # B saw TLS and a login
+    assert received.endswith(make_message(10))

@@ -24,7 +24,7 @@ import dns.resolver
 
 from courrier.config import Settings, parse_hostport
 
-__all__ = ["Host", "LookupFailed", "NoMail", "make_resolver", "route"]
+__all__ = ["Host", "LookupFailed", "NoMail", "addresses_of", "make_resolver", "route"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +103,14 @@ def _ordered(records: Sequence[tuple[int, str]]) -> list[str]:
         random.shuffle(names)
         out += names
     return out
+
+
+async def addresses_of(name: str, resolver: dns.asyncresolver.Resolver) -> tuple[str, ...]:
+    """A host's addresses, IPv6 first; :class:`NoMail` when it has none (a smarthost)."""
+    found = await _addresses(name, resolver)
+    if not found:
+        raise NoMail("5.4.4", f"{name} has no address")
+    return found
 
 
 async def _addresses(name: str, resolver: dns.asyncresolver.Resolver) -> tuple[str, ...]:

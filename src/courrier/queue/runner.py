@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ipaddress
 import logging
 import os
 import re
@@ -29,11 +30,18 @@ import secrets
 import ssl
 import time
 
-from courrier.config import Settings
+from courrier.config import Settings, parse_hostport
 from courrier.delivery.local import LocalRecipient, Trace, deliver
 from courrier.delivery.recipients import resolve
 from courrier.message import dsn
-from courrier.queue.routing import LookupFailed, NoMail, make_resolver, route
+from courrier.queue.routing import (
+    Host,
+    LookupFailed,
+    NoMail,
+    addresses_of,
+    make_resolver,
+    route,
+)
 from courrier.smtp.client import SMTPClient, SMTPClientError, TLSFailed
 from courrier.smtp.client_proto import BodyType, Envelope, Outcome, Recipient
 from courrier.store import LeasedMessage, LeasedRecipient, RecipientResult, Store, StoreError
@@ -136,8 +144,21 @@ class QueueRunner:
         self, message: LeasedMessage, recipients: list[LeasedRecipient]
     ) -> list[RecipientResult]:
         domain = recipients[0].domain
+        q = self.settings.queue
         try:
-            hosts = await route(domain, self.resolver)
+            if q.relayhost:
+                relay_name, _ = parse_hostport(q.relayhost, 587, key="queue.relayhost")
+                try:
+                    relay_addresses = (
+                        (relay_name,)
+                        if _is_address(relay_name)
+                        else await addresses_of(relay_name, self.resolver)
+                    )
+                except NoMail as exc:  # our relay's name: a setting to fix, not a bounce
+                    raise LookupFailed(str(exc)) from exc
+                hosts = [Host(relay_name, relay_addresses)]
+            else:
+                hosts = await route(domain, self.resolver)
         except NoMail as exc:
             code = 556 if exc.code == "5.1.10" else 550
             return self._all(message, recipients, f"{code} {exc.code} {exc}", "failed", "-")
@@ -172,6 +193,8 @@ class QueueRunner:
     async def _attempt(
         self, address: str, name: str, envelope: Envelope, content: bytes, *, tls: bool = True
     ) -> list[Outcome]:
+        if self.settings.queue.relayhost:
+            return await self._relay(address, name, envelope, content)
         async with await SMTPClient.connect(
             address, self.settings.queue.outbound_port, local_name=self.settings.server.hostname
         ) as client:
@@ -190,6 +213,29 @@ class QueueRunner:
             if envelope.requiretls and not client.tls:
                 # RFC 8689 §4.2.1: a REQUIRETLS message never travels in clear.
                 raise SMTPClientError("REQUIRETLS, and the server offers no TLS")
+            return await client.send(envelope, content)
+
+    async def _relay(
+        self, address: str, name: str, envelope: Envelope, content: bytes
+    ) -> list[Outcome]:
+        """Through the smarthost: TLS always (implicit or STARTTLS, certificate checked unless
+        ``queue.relay_verify`` is off), then AUTH when credentials are set."""
+        q = self.settings.queue
+        _, port = parse_hostport(q.relayhost, 587, key="queue.relayhost")
+        context = ssl.create_default_context() if q.relay_verify else self.tls
+        implicit = q.relay_security == "tls"
+        async with await SMTPClient.connect(
+            address,
+            port,
+            local_name=self.settings.server.hostname,
+            tls=context if implicit else None,
+            server_hostname=name,
+        ) as client:
+            await client.hello()
+            if not implicit:
+                await client.starttls(context, name)
+            if q.relay_username:
+                await client.authenticate(q.relay_username, q.relay_password)
             return await client.send(envelope, content)
 
     def _result(
@@ -307,3 +353,11 @@ class QueueRunner:
         if remote:
             self.wake()
         return True
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
