@@ -17,8 +17,9 @@ from pathlib import Path
 from courrier import config, provisioning
 from courrier.store import open_store
 from courrier.store.queue import Outbound, OutboundRecipient
+from tests.queue.helpers import server_b
 from tests.support.dnsstub import DNSStub
-from tests.support.server import PASSWORD, free_offset, inbox, start_server
+from tests.support.server import free_offset, inbox
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNT = 300
@@ -57,14 +58,7 @@ def _queued(data: Path) -> int:
 
 async def test_sigkill_while_sending(tmp_path: Path) -> None:
     stub = DNSStub({"b.test MX": ["10 mx.b.test."], "mx.b.test A": ["127.0.0.3"]})
-    async with (
-        stub.serving() as resolver,
-        start_server(
-            tmp_path / "b", **{"server.listen": ["127.0.0.3"], "server.hostname": "mx.b.test"}
-        ) as b,
-    ):
-        await provisioning.add_domain(b.store, "b.test")
-        await provisioning.add_user(b.store, b.server.settings, "carol@b.test", PASSWORD)
+    async with stub.serving() as resolver, server_b(tmp_path) as b:
         data = tmp_path / "a"
         offset = free_offset()
         settings = config.load(env={}, overrides={"server.data_dir": str(data)})

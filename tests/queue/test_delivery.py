@@ -12,10 +12,10 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from courrier import provisioning
 from courrier.smtp.client import SMTPClient
 from courrier.smtp.client_proto import Envelope, Recipient
 from courrier.store.queue import Outbound, OutboundRecipient
+from tests.queue.helpers import server_b
 from tests.store.helpers import make_message
 from tests.support.dnsstub import DNSStub
 from tests.support.server import PASSWORD, Running, client_tls, inbox, start_server
@@ -27,13 +27,8 @@ async def two_servers(
 ) -> AsyncIterator[tuple[Running, Running]]:
     async with (
         stub.serving() as resolver,
+        server_b(tmp_path) as b,
         start_server(
-            tmp_path / "b", **{"server.listen": ["127.0.0.3"], "server.hostname": "mx.b.test"}
-        ) as b,
-    ):
-        await provisioning.add_domain(b.store, "b.test")
-        await provisioning.add_user(b.store, b.server.settings, "carol@b.test", PASSWORD)
-        async with start_server(
             tmp_path / "a",
             **{
                 "server.listen": ["127.0.0.2"],
@@ -45,20 +40,24 @@ async def two_servers(
                 "queue.retry_max": 1,
                 **overrides,
             },
-        ) as a:
-            yield a, b
+        ) as a,
+    ):
+        yield a, b
 
 
-async def submit(a: Running, recipients: list[str], content: bytes) -> None:
+async def submit(a: Running, recipients: list[str | Recipient], content: bytes) -> None:
+    """Bob sends over A's submission port (STARTTLS, AUTH)."""
     async with await SMTPClient.connect(
         "127.0.0.2", a.port("submission"), local_name="laptop.example.org"
     ) as client:
         await client.hello()
         await client.starttls(client_tls(), "mx.example.org")
         await client.authenticate("bob@example.org", PASSWORD)
-        outcomes = await client.send(
-            Envelope("bob@example.org", tuple(Recipient(r) for r in recipients)), content
+        envelope = Envelope(
+            "bob@example.org",
+            tuple(r if isinstance(r, Recipient) else Recipient(r) for r in recipients),
         )
+        outcomes = await client.send(envelope, content)
     assert all(o.delivered for o in outcomes)  # accepted into A's queue
 
 
@@ -128,15 +127,7 @@ async def test_a_failing_lookup_is_tried_again(tmp_path: Path) -> None:
 async def test_notify_never_gets_no_report(tmp_path: Path) -> None:
     stub = DNSStub({"b.test MX": ["10 mx.b.test."], "mx.b.test A": ["127.0.0.3"]})
     async with two_servers(tmp_path, stub) as (a, _b):
-        async with await SMTPClient.connect(
-            "127.0.0.2", a.port("submission"), local_name="laptop.example.org"
-        ) as client:
-            await client.hello()
-            await client.starttls(client_tls(), "mx.example.org")
-            await client.authenticate("bob@example.org", PASSWORD)
-            never = Recipient("nobody@b.test", notify="NEVER")
-            (accepted,) = await client.send(Envelope("bob@example.org", (never,)), make_message(5))
-            assert accepted.delivered
+        await submit(a, [Recipient("nobody@b.test", notify="NEVER")], make_message(5))
         await queue_empty(a)
         assert await inbox(a.store, "bob@example.org") == []  # NOTIFY=NEVER: no report
 
@@ -250,11 +241,7 @@ async def test_a_failing_starttls_is_retried_in_clear_unless_requiretls(tmp_path
 async def test_through_a_smarthost_with_starttls_and_auth(tmp_path: Path) -> None:
     """Seed 000's "relay through SendGrid on 587": here B's submission port plays the
     provider; A sends everything there, over STARTTLS, logged in."""
-    async with start_server(
-        tmp_path / "b", **{"server.listen": ["127.0.0.3"], "server.hostname": "mx.b.test"}
-    ) as b:
-        await provisioning.add_domain(b.store, "b.test")
-        await provisioning.add_user(b.store, b.server.settings, "carol@b.test", PASSWORD)
+    async with server_b(tmp_path) as b:
         relay = {
             "queue.deliver": True,
             "queue.scan_interval": 1,
