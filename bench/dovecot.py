@@ -499,6 +499,14 @@ class Dovecot(Server):
             return []
         return [line for line in path.read_text(errors="replace").splitlines() if needle in line]
 
+    def complaints(self) -> list[str]:
+        """Its logged warnings and errors, but for our own stop."""
+        return [
+            line
+            for line in self.log_lines("Warning") + self.log_lines("Error")
+            if "Killed with signal 15" not in line
+        ]
+
 
 class Courrier(Server):
     name = "courrier"

@@ -608,11 +608,7 @@ def main() -> int:
                     f"{name}: {len(result.login_failures)} idler LOGINs failed and were tried "
                     f"again, first: {result.login_failures[0]}"
                 )
-        warnings = [
-            line
-            for line in dovecot.log_lines("Warning") + dovecot.log_lines("Error")
-            if "Killed with signal 15" not in line  # our own stop
-        ]
+        warnings = dovecot.complaints()
         if warnings:
             notes.append(f"Dovecot logged {len(warnings)} warnings/errors, first: {warnings[0]}")
     finally:

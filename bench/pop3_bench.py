@@ -354,11 +354,7 @@ def main() -> int:
                     runs.setdefault(server.name, []).append(run)
                     time.sleep(0.5)
                 _log(f"round {r + 1}/{args.rounds} done")
-        warnings = [
-            line
-            for line in dovecot.log_lines("Warning") + dovecot.log_lines("Error")
-            if "Killed with signal 15" not in line  # our own stop
-        ]
+        warnings = dovecot.complaints()
         if warnings:
             notes.append(f"Dovecot logged {len(warnings)} warnings/errors, first: {warnings[0]}")
     finally:

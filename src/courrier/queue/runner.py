@@ -68,9 +68,14 @@ class QueueRunner:
         self.owner = owner or f"{settings.server.hostname}:{os.getpid()}"
         self.resolver = make_resolver(settings)
         self.tls = opportunistic_tls()
+        q = settings.queue
+        #: The smarthost, and how its certificate is checked.
+        self.relay = (
+            parse_hostport(q.relayhost, 587, key="queue.relayhost") if q.relayhost else None
+        )
+        verify = self.relay is not None and q.relay_verify
+        self.relay_tls = ssl.create_default_context() if verify else self.tls
         self._wake = asyncio.Event()
-        #: The server that answered for each recipient in this pass (the report's Remote-MTA).
-        self._answered_by: dict[int, str] = {}
 
     def wake(self) -> None:
         """Look at the queue now (mail was just queued)."""
@@ -92,7 +97,6 @@ class QueueRunner:
         """One pass; True when it took a full batch."""
         q = self.settings.queue
         now = int(time.time())
-        self._answered_by = {}
         leased = await self.store.lease_queue(self.owner, now, now + q.lease, q.batch)
         groups = [
             (message, [r for r in message.recipients if r.domain == domain])
@@ -103,8 +107,8 @@ class QueueRunner:
 
         async def attempt(message: LeasedMessage, recipients: list[LeasedRecipient]) -> None:
             async with slots:
-                results = await self._deliver(message, recipients)
-            await self._finish(message, recipients, results)
+                results, answered_by = await self._deliver(message, recipients)
+            await self._finish(message, recipients, results, answered_by)
 
         await asyncio.gather(*(attempt(m, rs) for m, rs in groups))
         return sum(len(m.recipients) for m in leased) >= q.batch
@@ -114,16 +118,18 @@ class QueueRunner:
         message: LeasedMessage,
         recipients: list[LeasedRecipient],
         results: list[RecipientResult],
+        answered_by: str | None,
     ) -> None:
         """Report the failures to the sender, then write the outcomes, at once for each
-        destination: a crash after a server's 250 can then repeat one delivery at most."""
+        destination: a crash after a server's 250 can then repeat one delivery at most.
+        ``answered_by``: the server that gave the replies (the reports' Remote-MTA)."""
         failed = [
             (r, result)
             for r, result in zip(recipients, results, strict=True)
             if result.state == "failed" and dsn.wanted(r.notify, "failed")
         ]
         if failed and message.sender:
-            await self._bounce(message, failed, "failed")
+            await self._bounce(message, failed, "failed", answered_by)
         warning = self.settings.queue.delay_warning
         if warning and message.sender and time.time() - message.created_at >= warning:
             delayed = [
@@ -131,7 +137,7 @@ class QueueRunner:
                 for r, result in zip(recipients, results, strict=True)
                 if result.state == "queued" and not r.warned and dsn.wanted(r.notify, "delayed")
             ]
-            if delayed and await self._bounce(message, delayed, "delayed"):
+            if delayed and await self._bounce(message, delayed, "delayed", answered_by):
                 warned = {r.id for r, _ in delayed}
                 results = [
                     dataclasses.replace(x, warned=True) if x.recipient_id in warned else x
@@ -142,12 +148,13 @@ class QueueRunner:
 
     async def _deliver(
         self, message: LeasedMessage, recipients: list[LeasedRecipient]
-    ) -> list[RecipientResult]:
+    ) -> tuple[list[RecipientResult], str | None]:
+        """One attempt for recipients of one domain: their results, and the name of the
+        server that answered (None when none did)."""
         domain = recipients[0].domain
-        q = self.settings.queue
         try:
-            if q.relayhost:
-                relay_name, _ = parse_hostport(q.relayhost, 587, key="queue.relayhost")
+            if self.relay is not None:
+                relay_name = self.relay[0]
                 try:
                     relay_addresses = (
                         (relay_name,)
@@ -161,9 +168,10 @@ class QueueRunner:
                 hosts = await route(domain, self.resolver)
         except NoMail as exc:
             code = 556 if exc.code == "5.1.10" else 550
-            return self._all(message, recipients, f"{code} {exc.code} {exc}", "failed", "-")
+            reply = f"{code} {exc.code} {exc}"
+            return self._all(message, recipients, reply, "failed", "-"), None
         except LookupFailed as exc:
-            return self._all(message, recipients, f"451 4.4.3 {exc}", "queued", "-")
+            return self._all(message, recipients, f"451 4.4.3 {exc}", "queued", "-"), None
         content = await self.store.read_queued(message.id)
         envelope = Envelope(
             message.sender,
@@ -184,16 +192,18 @@ class QueueRunner:
                     log.info("%s: relay=%s: %s", message.queue_id, relay, exc)
                     errors.append(f"{relay}: {exc}")
                     continue
-                return [
+                results = [
                     self._result(message, r, o, relay)
                     for r, o in zip(recipients, outcomes, strict=True)
                 ]
-        return self._all(message, recipients, "451 4.4.1 " + "; ".join(errors), "queued", "-")
+                return results, host.name
+        reply = "451 4.4.1 " + "; ".join(errors)
+        return self._all(message, recipients, reply, "queued", "-"), None
 
     async def _attempt(
         self, address: str, name: str, envelope: Envelope, content: bytes, *, tls: bool = True
     ) -> list[Outcome]:
-        if self.settings.queue.relayhost:
+        if self.relay is not None:
             return await self._relay(address, name, envelope, content)
         async with await SMTPClient.connect(
             address, self.settings.queue.outbound_port, local_name=self.settings.server.hostname
@@ -221,12 +231,12 @@ class QueueRunner:
         """Through the smarthost: TLS always (implicit or STARTTLS, certificate checked unless
         ``queue.relay_verify`` is off), then AUTH when credentials are set."""
         q = self.settings.queue
-        _, port = parse_hostport(q.relayhost, 587, key="queue.relayhost")
-        context = ssl.create_default_context() if q.relay_verify else self.tls
+        assert self.relay is not None
+        context = self.relay_tls
         implicit = q.relay_security == "tls"
         async with await SMTPClient.connect(
             address,
-            port,
+            self.relay[1],
             local_name=self.settings.server.hostname,
             tls=context if implicit else None,
             server_hostname=name,
@@ -271,8 +281,6 @@ class QueueRunner:
             else:
                 next_attempt = now + min(q.retry_max, q.retry_min * 2**recipient.attempts)
         status = {"sent": "sent", "failed": "bounced", "queued": "deferred"}[state]
-        if relay != "-":
-            self._answered_by[recipient.id] = relay.partition("[")[0]
         log.info(
             "%s: to=<%s> relay=%s status=%s (%s)",
             message.queue_id,
@@ -288,6 +296,7 @@ class QueueRunner:
         message: LeasedMessage,
         failed: list[tuple[LeasedRecipient, RecipientResult]],
         action: dsn.Action,
+        remote_mta: str | None,
     ) -> bool:
         """Send ``message``'s sender the report on ``failed`` (or ``delayed``): into its
         mailbox when the sender is ours, through the queue otherwise. False if it was not
@@ -302,7 +311,7 @@ class QueueRunner:
                     recipient.address,
                     status[1] if status else "5.0.0",
                     result.reply,
-                    remote_mta=self._answered_by.get(recipient.id),
+                    remote_mta=remote_mta,
                     original_recipient=recipient.orcpt,
                     action=action,
                 )
