@@ -88,6 +88,7 @@ def remove_domain(name: str, *, force: bool) -> Tx[int]:
     for (address,) in accounts:
         yield from remove_account(str(address))
     yield run("DELETE FROM aliases WHERE domain_id = ?", domain.id)
+    yield run("DELETE FROM dkim_keys WHERE domain_id = ?", domain.id)
     yield run("DELETE FROM domains WHERE id = ?", domain.id)
     return len(accounts)
 

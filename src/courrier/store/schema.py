@@ -320,7 +320,27 @@ def _v5() -> Migration:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1(), _v2(), _v3(), _v4(), _v5())
+def _v6() -> Migration:
+    # DKIM keys (RFC 6376 §3.6.1), one row per selector. A key signs from ``active_at`` on,
+    # until a newer key of the same algorithm takes over; it stays published while mail
+    # signed with it may still be verified (mailauth/dkimkeys.py decides from the times).
+    sqlite, postgres = _both(
+        """CREATE TABLE dkim_keys (
+        id {ID},
+        domain_id BIGINT NOT NULL REFERENCES domains(id),
+        selector TEXT NOT NULL,
+        algorithm TEXT NOT NULL,
+        private_key TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        active_at BIGINT NOT NULL,
+        UNIQUE (domain_id, selector)
+    )"""
+    )
+    return Migration(6, "DKIM keys per domain", (sqlite,), (postgres,))
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1(), _v2(), _v3(), _v4(), _v5(), _v6())
 
 LATEST = MIGRATIONS[-1].version
 
