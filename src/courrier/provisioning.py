@@ -8,15 +8,18 @@ transaction per operation: bad input writes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import email_validator
 
 from courrier.config import Settings
+from courrier.mailauth import keys as dkim_keys
 from courrier.security import passwords, sasl
-from courrier.store import Account, Alias, Domain, Store
+from courrier.store import Account, Alias, DkimKey, Domain, Store
 
 
 class InvalidInput(ValueError):
@@ -66,7 +69,46 @@ class NewUser:
 
 
 async def add_domain(store: Store, name: str) -> Domain:
-    return await store.add_domain(normalize_domain(name))
+    """Host a domain, with its DKIM keys (signing at once: publish their records)."""
+    domain = await store.add_domain(normalize_domain(name))
+    await ensure_dkim_keys(store, domain.name)
+    return domain
+
+
+async def ensure_dkim_keys(store: Store, name: str | None = None) -> list[str]:
+    """Give every hosted domain (or ``name``) that has none a pair of DKIM keys; returns the
+    domains that got one. ``serve`` calls this for domains added before keys existed."""
+    names = [name] if name else [d.name for d in await store.list_domains()]
+    with_keys = {k.domain for k in await store.list_dkim_keys(name)}
+    added = []
+    for domain in names:
+        if domain not in with_keys:
+            now = int(time.time())
+            new = await asyncio.to_thread(dkim_keys.generate, [], now, now)
+            await store.add_dkim_keys(domain, new)
+            added.append(domain)
+    return added
+
+
+async def rotate_dkim_keys(store: Store, name: str, delay: int) -> list[DkimKey]:
+    """Add a new pair of keys to ``name`` that starts signing ``delay`` seconds from now, and
+    drop the keys whose records may go (expired). Returns the new keys."""
+    domain = normalize_domain(name)
+    if await store.get_domain(domain) is None:
+        raise InvalidInput(f"The domain {domain} is not hosted here.")
+    existing = await store.list_dkim_keys(domain)
+    now = int(time.time())
+    state = dkim_keys.states(existing, now)
+    for key in existing:
+        if state[key.id] == "expired":
+            await store.remove_dkim_key(domain, key.selector)
+    new = await asyncio.to_thread(
+        dkim_keys.generate, [k.selector for k in existing], now + delay, now
+    )
+    await store.add_dkim_keys(domain, new)
+    return [
+        k for k in await store.list_dkim_keys(domain) if k.selector in {n.selector for n in new}
+    ]
 
 
 async def remove_domain(store: Store, name: str, *, force: bool = False) -> int:

@@ -16,8 +16,10 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from courrier import provisioning
 from courrier.config import Settings
 from courrier.imap.server import IMAPServer
+from courrier.mailauth.signing import Signer
 from courrier.pop3.server import MaildropLocks, POP3Server
 from courrier.queue.runner import QueueRunner
 from courrier.security.certificates import describe, ensure_certificate, server_context
@@ -53,9 +55,10 @@ def listeners(services: Services) -> list[Listener]:
     settings, store, tls = services.settings, services.store, services.tls
     queued = services.queue.wake
     mx = SMTPServer(settings, store, tls, submission=False, queued=queued)
-    submission = SMTPServer(settings, store, tls, submission=True, queued=queued)
+    signer = Signer(store)
+    submission = SMTPServer(settings, store, tls, submission=True, queued=queued, signer=signer)
     submissions = SMTPServer(
-        settings, store, tls, submission=True, implicit_tls=True, queued=queued
+        settings, store, tls, submission=True, implicit_tls=True, queued=queued, signer=signer
     )
     imap = IMAPServer(settings, store, tls)
     imaps = IMAPServer(settings, store, tls)
@@ -94,6 +97,8 @@ class Server:
             settings.store.backend,
             settings.data_path if settings.store.backend == "sqlite" else "PostgreSQL",
         )
+        for domain in await provisioning.ensure_dkim_keys(self.store):
+            log.info("generated DKIM keys for %s: publish them (courrier domain dns)", domain)
         runner = QueueRunner(settings, self.store)
         services = Services(settings, self.store, tls, runner)
         for listener in listeners(services):

@@ -1,14 +1,25 @@
 """The DNS records a hosted domain should publish, as courrier recommends them.
 
-This is what Mailcow's "DNS" button shows: MX, SPF, DMARC, and the RFC 6186 SRV records and
-autoconfig names that let mail clients find the server. ``courrier domain dns NAME`` prints them
-in BIND zone-file syntax or JSON.
+This is what Mailcow's "DNS" button shows: MX, SPF, the DKIM keys, DMARC, and the RFC 6186
+SRV records and autoconfig names that let mail clients find the server. ``courrier domain dns
+NAME`` prints them in BIND zone-file syntax or JSON.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+#: What a DKIM key says about itself: ``(name, TXT value, state)``, state being pending,
+#: active or retiring (courrier.mailauth.keys).
+DkimRecord = tuple[str, str, str]
+
+_DKIM_WHY = {
+    "pending": "DKIM (RFC 6376): a new key, publish it now; it signs from its activation on.",
+    "active": "DKIM (RFC 6376): the key that signs the domain's mail now.",
+    "retiring": "DKIM (RFC 6376): a replaced key, kept while mail it signed is in transit.",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +46,13 @@ def _txt(value: str) -> str:
     return " ".join('"' + c.replace("\\", "\\\\").replace('"', '\\"') + '"' for c in chunks)
 
 
-def recommended_records(domain: str, hostname: str) -> list[Record]:
-    """Records for ``domain`` whose mail is handled by this server, named ``hostname``."""
+def recommended_records(
+    domain: str, hostname: str, dkim: Sequence[DkimRecord] = ()
+) -> list[Record]:
+    """Records for ``domain`` whose mail is handled by this server, named ``hostname``, with
+    the DKIM keys to publish."""
     host = hostname.rstrip(".")
+    keys = [Record(name, "TXT", value, _DKIM_WHY[state]) for name, value, state in dkim]
     return [
         Record(domain, "MX", f"10 {host}.", "Mail for the domain goes to this server."),
         Record(
@@ -46,6 +61,7 @@ def recommended_records(domain: str, hostname: str) -> list[Record]:
             "v=spf1 mx -all",
             "SPF (RFC 7208): only the domain's MX hosts send its mail.",
         ),
+        *keys,
         Record(
             f"_dmarc.{domain}",
             "TXT",

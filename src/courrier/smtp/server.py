@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from courrier import provisioning
 from courrier.config import Settings
 from courrier.delivery.local import LocalRecipient, MailParams, Trace, deliver
+from courrier.mailauth.signing import Signer
 from courrier.security import sasl
 from courrier.security.limits import ConnectionLimits, ReadTimeout
 from courrier.smtp import proto
@@ -64,6 +65,7 @@ class SMTPServer:
         submission: bool,
         implicit_tls: bool = False,
         queued: Callable[[], None] | None = None,
+        signer: Signer | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -71,6 +73,8 @@ class SMTPServer:
         self.submission = submission
         #: Called after mail for other servers was queued (the queue runner looks at once).
         self.queued = queued
+        #: DKIM-signs what authenticated users submit (None on the MX).
+        self.signer = signer
         self.limits = ConnectionLimits(
             settings.smtp.max_connections_per_ip, settings.smtp.max_connections
         )
@@ -230,10 +234,13 @@ class SMTPServer:
         mail = envelope.mail
         params = MailParams(mail.envid, mail.ret, mail.body, mail.smtputf8, mail.requiretls)
         submitted = self.submission and session.account is not None
+        data = event.data
         try:
+            if submitted and self.signer is not None:
+                data = await self.signer.sign(data)
             results = await deliver(
                 self.store,
-                event.data,
+                data,
                 sender=envelope.mail_from,
                 recipients=recipients,
                 trace=trace,

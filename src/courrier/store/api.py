@@ -16,7 +16,7 @@ from typing import NamedTuple, Protocol, TypeVar
 
 from courrier.message import ParsedMessage, parse
 from courrier.message.headers import header_span, split_header
-from courrier.store import directory, mailboxes, messages, queue
+from courrier.store import directory, dkimkeys, mailboxes, messages, queue
 from courrier.store.blobs import BlobArea
 from courrier.store.cache import DirectoryCache
 from courrier.store.errors import NotFound, StoreError
@@ -27,6 +27,7 @@ from courrier.store.models import (
     Alias,
     Appended,
     Change,
+    DkimKey,
     Domain,
     Flag,
     LeasedMessage,
@@ -157,6 +158,17 @@ class Store:
 
     async def remove_domain(self, name: str, *, force: bool = False) -> int:
         return await self._directory_write(lambda: directory.remove_domain(name, force=force))
+
+    # -- DKIM keys -------------------------------------------------------------------------
+
+    async def add_dkim_keys(self, domain: str, keys: Sequence[DkimKey]) -> None:
+        await self.backend.write(lambda: dkimkeys.add_keys(domain, keys, _now()))
+
+    async def list_dkim_keys(self, domain: str | None = None) -> list[DkimKey]:
+        return await self.backend.read(lambda: dkimkeys.list_keys(domain))
+
+    async def remove_dkim_key(self, domain: str, selector: str) -> None:
+        await self.backend.write(lambda: dkimkeys.remove_key(domain, selector))
 
     # -- accounts --------------------------------------------------------------------------
 

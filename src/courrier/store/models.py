@@ -234,3 +234,18 @@ class QueuedMessage:
     body: str | None = None
     smtputf8: bool = False
     requiretls: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DkimKey:
+    """A DKIM selector of a domain: its private key (PKCS #8 PEM), the public key as the
+    ``p=`` of its TXT record, and from when it signs."""
+
+    id: int
+    domain: str
+    selector: str
+    algorithm: str
+    private_key: str
+    public_key: str
+    created_at: int
+    active_at: int
