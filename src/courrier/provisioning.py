@@ -90,17 +90,20 @@ async def ensure_dkim_keys(store: Store, name: str | None = None) -> list[str]:
     return added
 
 
-async def rotate_dkim_keys(store: Store, name: str, delay: int) -> list[DkimKey]:
+async def rotate_dkim_keys(
+    store: Store, name: str, delay: int, now: int | None = None
+) -> list[DkimKey]:
     """Add a new pair of keys to ``name`` that starts signing ``delay`` seconds from now, and
-    drop the keys whose records may go (expired). Returns the new keys."""
+    drop the keys whose records may go (expired) and those of an earlier rotation that have
+    not signed yet (pending: replaced before use). Returns the new keys."""
     domain = normalize_domain(name)
     if await store.get_domain(domain) is None:
         raise InvalidInput(f"The domain {domain} is not hosted here.")
     existing = await store.list_dkim_keys(domain)
-    now = int(time.time())
+    now = int(time.time()) if now is None else now
     state = dkim_keys.states(existing, now)
     for key in existing:
-        if state[key.id] == "expired":
+        if state[key.id] in ("expired", "pending"):
             await store.remove_dkim_key(domain, key.selector)
     new = await asyncio.to_thread(
         dkim_keys.generate, [k.selector for k in existing], now + delay, now

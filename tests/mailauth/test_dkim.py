@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 
-import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -14,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from courrier.mailauth import dkim as ours
+from tests.mailauth.helpers import table_lookup, verified
 
 # RFC 8463 Appendix A: keys, the message (RFC 6376 Appendix A.1's) and both signatures.
 RFC8463_ED25519_SEED = "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A="
@@ -88,34 +88,13 @@ def rfc8463_keys() -> tuple[ours.SigningKey, ours.SigningKey]:
     return ed, rsa_key
 
 
-def dns_for(records: dict[str, str]):  # type: ignore[no-untyped-def]
-    def lookup(name: bytes, timeout: int = 5) -> bytes | None:
-        value = records.get(name.decode().rstrip("."))
-        return value.encode() if value is not None else None
-
-    return lookup
-
-
 RFC8463_ED25519_RECORD = f"v=DKIM1; k=ed25519; p={RFC8463_ED25519_PUBLIC}"
-RFC8463_DNS = dns_for(
+RFC8463_DNS = table_lookup(
     {
         "brisbane._domainkey.football.example.com": RFC8463_ED25519_RECORD,
         "test._domainkey.football.example.com": RFC8463_RSA_RECORD,
     }
 )
-
-
-def verified(message: bytes, lookup) -> list[bool]:  # type: ignore[no-untyped-def]
-    """dkimpy's verdict on each signature of ``message``, top first."""
-    count = sum(1 for f in ours.split(message)[0] if ours.field_name(f) == "dkim-signature")
-    checker = dkim.DKIM(message)
-    results = []
-    for i in range(count):
-        try:
-            results.append(bool(checker.verify(idx=i, dnsfunc=lookup)))
-        except dkim.ValidationError:  # dkimpy raises on a body hash mismatch
-            results.append(False)
-    return results
 
 
 # -- the RFCs' examples ------------------------------------------------------------------
@@ -192,7 +171,7 @@ def _record(key: ours.SigningKey) -> str:
     return f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
 
 
-OUR_DNS = dns_for({f"{k.selector}._domainkey.example.org": _record(k) for k in KEYS})
+OUR_DNS = table_lookup({f"{k.selector}._domainkey.example.org": _record(k) for k in KEYS})
 
 MESSAGE = (
     b"Date: Mon, 23 Nov 2026 10:00:00 +0100\r\n"

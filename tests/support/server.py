@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import socket
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,13 +19,14 @@ from courrier.store import Store
 PASSWORD = "a long passphrase for the tests"
 
 
-def free_offset() -> int:
+def free_offset(addresses: Sequence[str] = ("127.0.0.1",)) -> int:
+    """A port offset whose mail ports are free on each of ``addresses``."""
     for offset in range(21000, 60000, 97):
         ok = True
-        for port in (25, 587, 465, 143, 993, 110, 995):
+        for port, address in itertools.product((25, 587, 465, 143, 993, 110, 995), addresses):
             with socket.socket() as s:
                 try:
-                    s.bind(("127.0.0.1", port + offset))
+                    s.bind((address, port + offset))
                 except OSError:
                     ok = False
                     break
@@ -53,7 +55,9 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
 async def start_server(data_dir: Path, **overrides: object) -> AsyncIterator[Running]:
     """A server on ``data_dir`` with example.org, bob@example.org and sales@example.org;
     ``overrides`` are settings by dotted name (``imap.plaintext_on_loopback``)."""
-    offset = free_offset()
+    listen = overrides.get("server.listen", ["127.0.0.1"])
+    assert isinstance(listen, list)
+    offset = free_offset(listen)
     settings = config.load(
         env={},
         overrides={

@@ -21,8 +21,8 @@ log = logging.getLogger("courrier.dkim")
 
 def author_domain(message: bytes) -> str | None:
     """The domain of the From address, lower case, when there is exactly one."""
-    start, end = split_header(message, 0, len(message))
-    values = parse_headers(message, start, end).get_all("from")
+    header_end, _ = split_header(message, 0, len(message))
+    values = parse_headers(message, 0, header_end).get_all("from")
     if len(values) != 1:
         return None
     addresses = [a for a in parse_address_list(values[0]) if a.host]
