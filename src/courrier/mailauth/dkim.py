@@ -60,8 +60,9 @@ ED25519 = "ed25519-sha256"
 _FIELD_START = re.compile(rb"\r\n(?![ \t])")
 _WSP_RUN = re.compile(rb"[ \t]+")
 _FOLD = re.compile(rb"\r\n(?=[ \t])")
-_TRAILING_WSP = re.compile(rb"[ \t]+(?=\r\n|\Z)")
-_TRAILING_LINES = re.compile(rb"(?:\r\n)+\Z")
+_LINE_END_WSP = re.compile(rb"[ \t]+\r\n")
+#: Only what relaxed canonicalization changes: a run of two or more, or a tab.
+_WSP_TO_SPACE = re.compile(rb"[ \t]{2,}|\t")
 
 
 class UnusableKey(ValueError):
@@ -110,10 +111,16 @@ def split(message: bytes) -> tuple[list[bytes], bytes]:
 def relaxed_body(body: bytes) -> bytes:
     """RFC 6376 §3.4.4: trailing white space gone, runs of it one space, no trailing empty
     lines; a non-empty body ends with CRLF, an empty one stays empty."""
-    body = _TRAILING_WSP.sub(b"", body)
-    body = _WSP_RUN.sub(b" ", body)
-    body = _TRAILING_LINES.sub(b"", body)
-    return body + b"\r\n" if body else b""
+    # Each pass only when there is something for it to do: most bodies need none.
+    body = body.rstrip(b" \t")
+    if b" \r\n" in body or b"\t\r\n" in body:
+        body = _LINE_END_WSP.sub(b"\r\n", body)
+    if b"\t" in body or b"  " in body:
+        body = _WSP_TO_SPACE.sub(b" ", body)
+    end = len(body)
+    while body.endswith(b"\r\n", 0, end):
+        end -= 2
+    return body[:end] + b"\r\n" if end else b""
 
 
 def body_hash(body: bytes) -> str:
