@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import email_validator
 
-from courrier.config import Settings
+from courrier.config import ConfigError, Settings, parse_hostport
 from courrier.mailauth import keys as dkim_keys
 from courrier.security import passwords, sasl
-from courrier.store import Account, Alias, DkimKey, Domain, Store
+from courrier.store import Account, Alias, DkimKey, Domain, NotFound, Relay, Store
 
 
 class InvalidInput(ValueError):
@@ -112,6 +112,37 @@ async def rotate_dkim_keys(
     return [
         k for k in await store.list_dkim_keys(domain) if k.selector in {n.selector for n in new}
     ]
+
+
+async def set_domain_relay(
+    store: Store,
+    name: str,
+    hostport: str | None,
+    *,
+    security: str = "starttls",
+    verify: bool = True,
+    username: str = "",
+    password: str = "",
+) -> Relay | None:
+    """Send the domain's outgoing mail through a smarthost (``host[:port]``, 587 by default),
+    or, with None, straight to each MX again."""
+    domain = normalize_domain(name)
+    relay = None
+    if hostport is not None:
+        try:
+            host, port = parse_hostport(hostport, 587, key="relay")
+        except ConfigError as exc:
+            raise InvalidInput(f"{hostport!r} is not host[:port].") from exc
+        if security not in ("starttls", "tls"):
+            raise InvalidInput("The relay security must be starttls or tls.")
+        if bool(username) != bool(password):
+            raise InvalidInput("A relay login needs both a username and a password.")
+        relay = Relay(host.lower(), port, security, verify, username, password)
+    try:
+        await store.set_domain_relay(domain, relay)
+    except NotFound as exc:
+        raise InvalidInput(f"The domain {domain} is not hosted here.") from exc
+    return relay
 
 
 async def remove_domain(store: Store, name: str, *, force: bool = False) -> int:

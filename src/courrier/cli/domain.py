@@ -14,6 +14,7 @@ from courrier.cli.common import (
     open_from_args,
     print_json,
     print_table,
+    read_password_stdin,
 )
 from courrier.dns.records import recommended_records
 from courrier.mailauth import keys as dkim_keys
@@ -29,6 +30,16 @@ def register(sub: Subparsers) -> None:
     command(group, "dns", "DNS records to publish for a domain", dns, json=True).add_argument(
         "name"
     )
+    p = command(group, "relay", "send a domain's mail through a smarthost", relay, json=True)
+    p.add_argument("name")
+    p.add_argument("--host", metavar="HOST[:PORT]", help="the smarthost (port 587 by default)")
+    p.add_argument("--security", choices=("starttls", "tls"), default="starttls")
+    p.add_argument("--no-verify", action="store_true", help="do not check its certificate")
+    p.add_argument("--username", default="", help="AUTH login at the smarthost")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the AUTH password from stdin"
+    )
+    p.add_argument("--clear", action="store_true", help="deliver to each MX again")
 
 
 async def add(args: argparse.Namespace) -> int:
@@ -88,4 +99,46 @@ async def dns(args: argparse.Namespace) -> int:
     for record in records:
         print(f"; {record.why}")
         print(record.zone_line())
+    return OK
+
+
+async def relay(args: argparse.Namespace) -> int:
+    name = provisioning.normalize_domain(args.name)
+    _, store = await open_from_args(args)
+    async with store:
+        if args.clear or args.host:
+            password = read_password_stdin() if args.password_stdin else ""
+            await provisioning.set_domain_relay(
+                store,
+                name,
+                None if args.clear else args.host,
+                security=args.security,
+                verify=not args.no_verify,
+                username=args.username,
+                password=password,
+            )
+        elif await store.get_domain(name) is None:
+            raise provisioning.InvalidInput(f"The domain {name} is not hosted here.")
+        current = (await store.list_domain_relays()).get(name)
+    if args.json:
+        print_json(
+            None
+            if current is None
+            else {
+                "host": current.host,
+                "port": current.port,
+                "security": current.security,
+                "verify": current.verify,
+                "username": current.username,
+            }
+        )
+    elif current is None:
+        print(f"Mail from {name} goes straight to each recipient's MX.")
+    else:
+        login = f", AUTH as {current.username}" if current.username else ""
+        check = "" if current.verify else ", certificate not checked"
+        print(
+            f"Mail from {name} goes through {current.host}:{current.port} "
+            f"({current.security}{check}{login})."
+        )
     return OK

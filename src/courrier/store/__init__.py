@@ -35,6 +35,7 @@ from courrier.store.models import (
     Message,
     MessageState,
     RecipientResult,
+    Relay,
 )
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "NotFound",
     "QuotaExceeded",
     "RecipientResult",
+    "Relay",
     "SchemaTooNew",
     "StorageFull",
     "Store",

@@ -37,6 +37,7 @@ from courrier.store.models import (
     MessageState,
     QueuedMessage,
     RecipientResult,
+    Relay,
 )
 from courrier.store.queue import Outbound
 from courrier.store.tx import Tx, TxFactory, one, run
@@ -158,6 +159,12 @@ class Store:
 
     async def remove_domain(self, name: str, *, force: bool = False) -> int:
         return await self._directory_write(lambda: directory.remove_domain(name, force=force))
+
+    async def set_domain_relay(self, name: str, relay: Relay | None) -> None:
+        await self.backend.write(lambda: directory.set_relay(name, relay))
+
+    async def list_domain_relays(self) -> dict[str, Relay]:
+        return await self.backend.read(directory.list_relays)
 
     # -- DKIM keys -------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from courrier.store import mailboxes
 from courrier.store.errors import AlreadyExists, InUse, NotFound
-from courrier.store.models import Account, Alias, Domain
+from courrier.store.models import Account, Alias, Domain, Relay
 from courrier.store.tx import Row, Tx, one, rows, run
 
 #: Mailboxes every account starts with, and their RFC 6154 SPECIAL-USE roles.
@@ -89,8 +89,41 @@ def remove_domain(name: str, *, force: bool) -> Tx[int]:
         yield from remove_account(str(address))
     yield run("DELETE FROM aliases WHERE domain_id = ?", domain.id)
     yield run("DELETE FROM dkim_keys WHERE domain_id = ?", domain.id)
+    yield run("DELETE FROM domain_relays WHERE domain_id = ?", domain.id)
     yield run("DELETE FROM domains WHERE id = ?", domain.id)
     return len(accounts)
+
+
+def set_relay(name: str, relay: Relay | None) -> Tx[None]:
+    """Send the domain's outgoing mail through ``relay``; None: straight to each MX again."""
+    domain = yield from get_domain(name)
+    if domain is None:
+        raise NotFound(f"The domain {name} does not exist.")
+    yield run("DELETE FROM domain_relays WHERE domain_id = ?", domain.id)
+    if relay is not None:
+        yield run(
+            "INSERT INTO domain_relays (domain_id, host, port, security, verify, username, "
+            "password) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            domain.id,
+            relay.host,
+            relay.port,
+            relay.security,
+            int(relay.verify),
+            relay.username,
+            relay.password,
+        )
+
+
+def list_relays() -> Tx[dict[str, Relay]]:
+    """Every domain's smarthost, by domain name."""
+    found = yield rows(
+        "SELECT d.name, r.host, r.port, r.security, r.verify, r.username, r.password "
+        "FROM domain_relays r JOIN domains d ON d.id = r.domain_id"
+    )
+    return {
+        str(r[0]): Relay(str(r[1]), int(r[2]), str(r[3]), bool(r[4]), str(r[5]), str(r[6]))
+        for r in found
+    }
 
 
 # -- accounts ------------------------------------------------------------------------------

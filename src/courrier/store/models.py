@@ -249,3 +249,16 @@ class DkimKey:
     public_key: str
     created_at: int
     active_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Relay:
+    """A smarthost: ``security`` is "starttls" or "tls" (implicit, RFC 8314); ``verify``
+    checks its certificate against ``host``; AUTH when ``username`` is set."""
+
+    host: str
+    port: int = 587
+    security: str = "starttls"
+    verify: bool = True
+    username: str = ""
+    password: str = ""

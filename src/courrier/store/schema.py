@@ -337,7 +337,15 @@ def _v6() -> Migration:
         UNIQUE (domain_id, selector)
     )"""
     )
-    return Migration(6, "DKIM keys per domain", (sqlite,), (postgres,))
+    # A smarthost for the mail of one domain (Postfix's sender_dependent_relayhost_maps): a
+    # provider account (SendGrid, SES, Mailgun) with its credentials, which must be usable,
+    # so kept as given (like Postfix's sasl_passwd), in the store only.
+    relays = (
+        "CREATE TABLE domain_relays (domain_id BIGINT PRIMARY KEY REFERENCES domains(id), "
+        "host TEXT NOT NULL, port INTEGER NOT NULL, security TEXT NOT NULL, "
+        "verify INTEGER NOT NULL, username TEXT NOT NULL, password TEXT NOT NULL)"
+    )
+    return Migration(6, "DKIM keys and smarthosts per domain", (sqlite, relays), (postgres, relays))
 
 
 MIGRATIONS: tuple[Migration, ...] = (_v1(), _v2(), _v3(), _v4(), _v5(), _v6())
