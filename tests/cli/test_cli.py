@@ -310,6 +310,9 @@ def test_queue_verbs(data: str) -> None:
     shown = courrier("queue", "show", "Q1", "--data", data).stdout
     assert shown.splitlines() == ["Subject: q", "", "body"]
     assert courrier("queue", "show", "Q9", "--data", data).returncode == 1
+    as_json = json.loads(courrier("queue", "show", "Q1", "--json", "--data", data).stdout)
+    assert as_json["message"] == "Subject: q\r\n\r\nbody\r\n"
+    assert [r["state"] for r in as_json["recipients"]] == ["queued"]
 
     def states() -> list[str]:
         listed = json.loads(courrier("queue", "list", "--json", "--data", data).stdout)
@@ -320,11 +323,13 @@ def test_queue_verbs(data: str) -> None:
     assert states() == ["hold"]
     assert courrier("queue", "hold", "Q1", "--data", data).returncode == 1  # nothing left to hold
     assert "0 recipient(s)" in courrier("queue", "flush", "--data", data).stdout  # held: skipped
-    assert courrier("queue", "release", "Q1", "--data", data).returncode == 0
+    released = courrier("queue", "release", "Q1", "--json", "--data", data)
+    assert json.loads(released.stdout) == {"queue_id": "Q1", "changed": 1}
     assert states() == ["queued"]
     assert (
         "1 recipient(s) of the queue due now" in courrier("queue", "flush", "--data", data).stdout
     )
-    assert courrier("queue", "delete", "Q1", "--data", data).returncode == 0
+    deleted = courrier("queue", "delete", "Q1", "--json", "--data", data)
+    assert json.loads(deleted.stdout) == {"queue_id": "Q1", "deleted": True}
     gone = courrier("queue", "delete", "Q1", "--data", data)
     assert gone.returncode == 1 and "No queued message Q1" in gone.stdout
