@@ -169,6 +169,11 @@ class TransportSecurity:
             if sts is None:
                 sts = (None, None) if literal or not q.mta_sts else await self._sts(domain)
             plan.hosts.append(_sts_plan(host, *sts, requiretls=requiretls))
+        for refused in plan.hosts:
+            if refused.refused is not None and refused.known_failure is not None:
+                # Not used, but a session the domain should hear about (RFC 8460 §4.3.2.2).
+                address = refused.host.addresses[0] if refused.host.addresses else ""
+                plan.sessions.append(self.session(domain, refused, address, "", None))
         policy = sts[0] if sts else None
         if policy is not None and all(
             h.refused and h.report.policy_type == "sts" for h in plan.hosts
@@ -205,6 +210,7 @@ class TransportSecurity:
                 True,
                 Report("tlsa", (), (host.name,)),
                 refused=f"4.7.5 TLSA lookup for {name} failed: {exc}",
+                known_failure=Mismatch("dnssec-invalid", f"TLSA lookup failed: {exc}"),
             )
         if not validated(answer):
             return None  # an insecure TLSA answer is no DANE (RFC 7672 §2.2)
