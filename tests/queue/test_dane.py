@@ -4,6 +4,8 @@ TLSA records a DNS stand-in serves, with or without the AD bit of a validating r
 from __future__ import annotations
 
 import datetime
+import email
+import email.policy
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from courrier.queue.dane import TLSA, check, usable
+from courrier.store.queue import Outbound, OutboundRecipient
 from courrier.store.transport import PolicyDay
 from tests.queue.tlssetup import attempted, delivered, pair, queue_mail
+from tests.store.helpers import make_message
 from tests.support.dnsstub import DNSStub
 from tests.support.pki import Authority, Issued
 from tests.support.server import Running, inbox
@@ -206,3 +210,26 @@ async def test_a_failing_tlsa_lookup_defers(tmp_path: Path, ca: Authority) -> No
     assert "TLSA lookup" in queued.recipients[0].last_reply
     assert report.policy_type == "tlsa" and report.failures >= 1
     assert [d.result_type for d in report.details] == ["dnssec-invalid"]
+
+
+async def test_requiretls_mail_that_cannot_go_is_returned_at_expiry(
+    tmp_path: Path, ca: Authority
+) -> None:
+    """No DANE, no MTA-STS: the REQUIRETLS message waits, and when its lifetime is over the
+    sender gets the usual non-delivery report, naming the reason."""
+    b_cert = ca.issue("mx.b.test")
+    async with pair(tmp_path, DNSStub(RECORDS), ca, b_cert, **{"queue.lifetime": 1}) as p:
+        outbound = Outbound(
+            "EXPIRES", "bob@example.org", (OutboundRecipient("carol@b.test"),), b"",
+            requiretls=True,
+        )  # fmt: skip
+        await p.a.store.deliver(make_message(7), [], outbound=outbound)
+        await delivered(p.a)  # gone from the queue: failed, not sent
+        assert await inbox(p.b.store, "carol@b.test") == []
+        (report,) = await inbox(p.a.store, "bob@example.org")
+    msg = email.message_from_bytes(report, policy=email.policy.default)
+    _, status, _ = msg.get_payload()  # type: ignore[misc]
+    (per_recipient,) = status.get_payload()[1:]
+    assert per_recipient["Action"] == "failed"
+    assert per_recipient["Final-Recipient"] == "rfc822; carol@b.test"
+    assert "REQUIRETLS" in per_recipient["Diagnostic-Code"]
