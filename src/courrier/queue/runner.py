@@ -270,19 +270,7 @@ class QueueRunner:
             await client.hello()
             if tls == "none":
                 return await self._send(client, envelope, content)
-            failure: Mismatch | None = None
-            broken = False
-            if "STARTTLS" not in client.extensions:
-                failure = Mismatch("starttls-not-supported", "the server offers no STARTTLS")
-            else:
-                context = self.security.context(plan) if tls == "plan" else self.tls
-                try:
-                    await client.starttls(context, name)
-                except TLSFailed as exc:
-                    failure, broken = classify(exc), True
-                else:
-                    if tls == "plan":
-                        failure = self.security.check(plan, client.peer_chain())
+            failure, broken = await self._starttls(client, plan, checked=tls == "plan")
             if tls == "plan":
                 sessions.append(
                     self.security.session(domain, plan, address, client.local_address, failure)
@@ -305,6 +293,20 @@ class QueueRunner:
                     address, domain, plan, envelope, content, sessions, tls=fallback
                 )
             return await self._send(client, envelope, content)
+
+    async def _starttls(
+        self, client: SMTPClient, plan: HostPlan, *, checked: bool
+    ) -> tuple[Mismatch | None, bool]:
+        """STARTTLS with the plan's context and checks (``checked``) or any certificate: what
+        failed, if anything, and whether the connection is lost with it."""
+        if "STARTTLS" not in client.extensions:
+            return Mismatch("starttls-not-supported", "the server offers no STARTTLS"), False
+        context = self.security.context(plan) if checked else self.tls
+        try:
+            await client.starttls(context, plan.host.name)
+        except TLSFailed as exc:
+            return classify(exc), True
+        return (self.security.check(plan, client.peer_chain()) if checked else None), False
 
     async def _send(self, client: SMTPClient, envelope: Envelope, content: bytes) -> list[Outcome]:
         if envelope.requiretls and not client.tls:
