@@ -424,3 +424,18 @@ async def test_requiretls_with_a_bad_certificate_under_testing_waits(
         queued = await attempted(p.a)
         assert await inbox(p.b.store, "carol@b.test") == []
     assert queued.recipients[0].last_reply.startswith("451 4.7.10")
+
+
+async def test_one_fetch_serves_many_messages(tmp_path: Path, ca: Authority) -> None:
+    served = PolicyServer(policy("enforce", "mx.b.test"))
+    async with (
+        served.serving(ca.issue("mta-sts.b.test"), tmp_path / "web") as port,
+        pair(tmp_path, DNSStub(_records()), ca, ca.issue("mx.b.test"), mta_sts_port=port) as p,
+    ):
+        for n in range(5):
+            await queue_mail(p.a, f"MANY{n}", 20 + n)
+        await delivered(p.a)
+        assert len(await inbox(p.b.store, "carol@b.test")) == 5
+        report = await _sts_report(p.a)
+    assert len(served.requests) == 1  # fetched once, then from the cache or the same fetch
+    assert (report.successes, report.failures) == (5, 0)

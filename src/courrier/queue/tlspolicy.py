@@ -119,6 +119,9 @@ class TransportSecurity:
         self.resolver = resolver
         self.may = opportunistic()
         self.verify = verifying(settings.queue.tls_ca_file)
+        #: Per domain, while some delivery looks for its policy: the others wait, then find
+        #: it in the cache (one fetch, not one per message). With the count of those there.
+        self._looking: dict[str, tuple[asyncio.Lock, int]] = {}
 
     def context(self, plan: HostPlan) -> ssl.SSLContext:
         """The handshake's context: DANE judges the chain itself after the handshake."""
@@ -234,6 +237,19 @@ class TransportSecurity:
     async def _sts(self, domain: str) -> tuple[mtasts.Policy | None, Mismatch | None]:
         """The domain's MTA-STS policy in force, or None; and, when a policy was announced
         but none could be had, why (to be reported)."""
+        lock, users = self._looking.get(domain, (asyncio.Lock(), 0))
+        self._looking[domain] = (lock, users + 1)
+        try:
+            async with lock:
+                return await self._sts_now(domain)
+        finally:
+            lock, users = self._looking[domain]
+            if users > 1:
+                self._looking[domain] = (lock, users - 1)
+            else:
+                del self._looking[domain]
+
+    async def _sts_now(self, domain: str) -> tuple[mtasts.Policy | None, Mismatch | None]:
         now = int(time.time())
         try:
             cached = await self.store.cached_sts_policy(domain)
