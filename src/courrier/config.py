@@ -175,6 +175,19 @@ class QueueSettings:
     #: AUTH PLAIN/LOGIN credentials at the relay (RFC 4954), if it wants them.
     relay_username: str = ""
     relay_password: str = ""
+    #: PEM file of the CAs trusted for MX certificates under MTA-STS or REQUIRETLS and for
+    #: MTA-STS policy hosts; empty: the system's store.
+    tls_ca_file: str = ""
+    #: Apply the recipient domains' MTA-STS policies (RFC 8461).
+    mta_sts: bool = True
+    #: The HTTPS port policies are fetched from (443; tests point it at their own server),
+    #: and the seconds a fetch may take (RFC 8461 §3.3 suggests about a minute).
+    mta_sts_port: int = 443
+    mta_sts_timeout: int = 30
+    #: Apply DANE TLSA records (RFC 7672) of MX hosts whose DNS answers the resolvers say are
+    #: DNSSEC-validated (the AD bit): ``dns.resolvers`` must then be a validating resolver
+    #: this host trusts, on the host itself or its network, as Postfix assumes.
+    dane: bool = True
 
 
 @dataclass(frozen=True)
@@ -255,6 +268,8 @@ class Settings:
             raise ConfigError("queue.retry_max: must be at least queue.retry_min")
         if q.relayhost:
             parse_hostport(q.relayhost, 587, key="queue.relayhost")
+        if not 0 < q.mta_sts_port < 65536 or q.mta_sts_timeout < 1:
+            raise ConfigError("queue.mta_sts_port, queue.mta_sts_timeout: out of range")
         if q.relay_security not in ("starttls", "tls"):
             raise ConfigError("queue.relay_security: must be 'starttls' or 'tls'")
         if len(self.accounts.plus_separator) > 1:

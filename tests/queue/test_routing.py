@@ -42,7 +42,9 @@ async def test_mx_by_preference_equal_ones_shuffled_ipv6_first() -> None:
 
 
 async def test_implicit_mx_and_domain_literals() -> None:
-    assert await routes("plain.test", DNSStub(RECORDS)) == [Host("plain.test", ("127.0.0.6",))]
+    assert await routes("plain.test", DNSStub(RECORDS)) == [
+        Host("plain.test", ("127.0.0.6",), implicit=True)
+    ]
     assert await routes("[127.0.0.9]", DNSStub({})) == [Host("[127.0.0.9]", ("127.0.0.9",))]
     assert await routes("[IPv6:::1]", DNSStub({})) == [Host("[IPv6:::1]", ("::1",))]
 

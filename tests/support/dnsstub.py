@@ -1,8 +1,10 @@
 """A stand-in DNS server on a loopback address for tests: answers from a table of records.
 
 Not courrier's own DNS server (that comes with its issue): a few lines on dnspython's message
-classes, enough to give MX, A, AAAA and TXT answers, NXDOMAIN for names it does not know and
-SERVFAIL for the names it is told to fail.
+classes, enough to give MX, A, AAAA, TXT and TLSA answers, NXDOMAIN for names it does not know
+and SERVFAIL for the names it is told to fail. ``secure`` plays a validating resolver: answers
+for those names (or all, when True) carry the AD bit (RFC 4035 §3.2.3), as a local DNSSEC
+resolver's would.
 """
 
 from __future__ import annotations
@@ -35,13 +37,20 @@ class DNSStub:
     """``records``: "name TYPE" → rdata in zone-file text, e.g.
     ``{"b.test MX": ["10 mx.b.test."], "mx.b.test A": ["127.0.0.3"]}``."""
 
-    def __init__(self, records: dict[str, list[str]], failing: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        records: dict[str, list[str]],
+        failing: set[str] | None = None,
+        *,
+        secure: bool | set[str] = False,
+    ) -> None:
         self.records = {
             (key.split()[0].lower().rstrip("."), key.split()[1].upper()): values
             for key, values in records.items()
         }
         self.failing = {name.lower().rstrip(".") for name in failing or ()}
         self.queries: list[tuple[str, str]] = []
+        self.secure = secure if isinstance(secure, bool) else {n.lower() for n in secure}
 
     def answer(self, query: dns.message.Message) -> dns.message.Message:
         response = dns.message.make_response(query)
@@ -60,6 +69,8 @@ class DNSStub:
         elif not any(known == name for known, _ in self.records):
             response.set_rcode(dns.rcode.NXDOMAIN)
         response.flags |= dns.flags.AA
+        if self.secure is True or (isinstance(self.secure, set) and name in self.secure):
+            response.flags |= dns.flags.AD
         return response
 
     @contextlib.asynccontextmanager

@@ -6,7 +6,9 @@ order; without MX records the domain itself is the one host (the implicit MX). A
 domain that does not exist, is final (:class:`NoMail`); a lookup that fails or times out is to
 be tried again (:class:`LookupFailed`). The hosts' A and AAAA records come through the same
 resolver, IPv6 first. Lookups go to ``dns.resolvers`` (``host[:port]``) or, when none are set,
-to the system's resolvers.
+to the system's resolvers. Queries ask for DNSSEC (the DO and AD bits, RFC 6840 §5.7); a host
+is ``secure`` when the resolver said its MX answer (or the authenticated absence of MX records)
+and its address answers were validated (the AD bit): RFC 7672 §2.2 applies DANE only then.
 """
 
 from __future__ import annotations
@@ -18,19 +20,34 @@ from dataclasses import dataclass
 
 import dns.asyncresolver
 import dns.exception
+import dns.flags
+import dns.message
 import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
 from courrier.config import Settings, parse_hostport
 
-__all__ = ["Host", "LookupFailed", "NoMail", "addresses_of", "make_resolver", "route"]
+__all__ = [
+    "Host",
+    "LookupFailed",
+    "NoMail",
+    "addresses_of",
+    "denial_validated",
+    "make_resolver",
+    "route",
+    "validated",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class Host:
     name: str
     addresses: tuple[str, ...]
+    #: The MX and address answers were DNSSEC-validated by the resolver (RFC 7672 §2.2.1).
+    secure: bool = False
+    #: The domain has no MX records: this is the domain itself (RFC 5321 §5.1).
+    implicit: bool = False
 
 
 class NoMail(Exception):
@@ -54,7 +71,28 @@ def make_resolver(settings: Settings, *, timeout: float = 10.0) -> dns.asyncreso
         servers = [parse_hostport(r, 53, key="dns.resolvers") for r in settings.dns.resolvers]
         resolver.nameservers = [dns.nameserver.Do53Nameserver(h, p) for h, p in servers]
     resolver.lifetime = timeout
+    # DO: validated answers wanted; AD: tell us whether they were (RFC 6840 §5.7, §5.8).
+    resolver.use_edns(0, dns.flags.DO, 1232)
+    resolver.flags = dns.flags.RD | dns.flags.AD
     return resolver
+
+
+def _validated(response: dns.message.Message | None) -> bool:
+    return response is not None and bool(response.flags & dns.flags.AD)
+
+
+def validated(answer: dns.resolver.Answer) -> bool:
+    """The resolver validated this answer with DNSSEC (the AD bit)."""
+    return _validated(answer.response)
+
+
+def denial_validated(exc: dns.resolver.NoAnswer | dns.resolver.NXDOMAIN) -> bool:
+    """The resolver validated that there are no such records (or no such name)."""
+    # dnspython keeps the responses in the exception's kwargs (its accessors are untyped).
+    if isinstance(exc, dns.resolver.NoAnswer):
+        return _validated(exc.kwargs.get("response"))
+    responses = exc.kwargs.get("responses", {}).values()
+    return bool(responses) and all(_validated(r) for r in responses)
 
 
 async def route(domain: str, resolver: dns.asyncresolver.Resolver) -> list[Host]:
@@ -66,8 +104,10 @@ async def route(domain: str, resolver: dns.asyncresolver.Resolver) -> list[Host]
     try:
         answer = await resolver.resolve(domain, "MX")
         records = [(r.preference, r.exchange.to_text(omit_final_dot=True)) for r in answer]
-    except dns.resolver.NoAnswer:
+        mx_secure = _validated(answer.response)
+    except dns.resolver.NoAnswer as exc:
         records = []
+        mx_secure = denial_validated(exc)
     except dns.resolver.NXDOMAIN:
         raise NoMail("5.1.2", f"the domain {domain} does not exist") from None
     except dns.exception.DNSException as exc:
@@ -80,12 +120,12 @@ async def route(domain: str, resolver: dns.asyncresolver.Resolver) -> list[Host]
     failures = []
     for name in names:
         try:
-            addresses = await _addresses(name, resolver)
+            addresses, secure = await _addresses(name, resolver)
         except LookupFailed as exc:
             failures.append(str(exc))
             continue
         if addresses:
-            hosts.append(Host(name, addresses))
+            hosts.append(Host(name, addresses, mx_secure and secure, implicit=not records))
     if not hosts:
         if failures:
             raise LookupFailed("; ".join(failures))
@@ -107,20 +147,26 @@ def _ordered(records: Sequence[tuple[int, str]]) -> list[str]:
 
 async def addresses_of(name: str, resolver: dns.asyncresolver.Resolver) -> tuple[str, ...]:
     """A host's addresses, IPv6 first; :class:`NoMail` when it has none (a smarthost)."""
-    found = await _addresses(name, resolver)
+    found, _ = await _addresses(name, resolver)
     if not found:
         raise NoMail("5.4.4", f"{name} has no address")
     return found
 
 
-async def _addresses(name: str, resolver: dns.asyncresolver.Resolver) -> tuple[str, ...]:
+async def _addresses(
+    name: str, resolver: dns.asyncresolver.Resolver
+) -> tuple[tuple[str, ...], bool]:
+    """The addresses, and whether every answer (records or their absence) was validated."""
     found: list[str] = []
+    secure = True
     for rdtype in (dns.rdatatype.AAAA, dns.rdatatype.A):
         try:
             answer = await resolver.resolve(name, rdtype)
-        except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN):
+        except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN) as exc:
+            secure = secure and denial_validated(exc)
             continue
         except dns.exception.DNSException as exc:
             raise LookupFailed(f"address lookup for {name} failed: {exc}") from exc
+        secure = secure and _validated(answer.response)
         found += [r.address for r in answer]
-    return tuple(found)
+    return tuple(found), secure

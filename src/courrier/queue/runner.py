@@ -5,8 +5,13 @@ at least every ``queue.scan_interval`` seconds. Each pass leases up to ``queue.b
 recipients (the store's leases: several workers or nodes never hold the same recipient) and
 groups them by message and destination domain: one connection and one transaction per group,
 at most ``queue.concurrency`` at a time. A group's hosts (:mod:`courrier.queue.routing`) are
-tried in order until one holds a conversation; STARTTLS is used whenever offered
-(opportunistic, RFC 7435: the certificate is not checked). Each recipient then ends ``sent``,
+tried in order until one holds a conversation. How each host's TLS is judged comes from
+:mod:`courrier.queue.tlspolicy`: DANE where the DNS says so (RFC 7672), else the domain's
+MTA-STS policy (RFC 8461), else STARTTLS whenever offered (opportunistic, RFC 7435: the
+certificate is not checked, clear text when TLS fails); a host that fails an enforced check
+is not used, and every session's TLS outcome is counted for TLS-RPT (RFC 8460). A REQUIRETLS
+message goes only to hosts authenticated by DANE or MTA-STS (RFC 8689 §4.2.1). Each recipient
+then ends ``sent``,
 ``failed`` (a 5xx, or a domain that takes no mail) or is tried again after
 ``retry_min``·2^attempts seconds (at most ``retry_max``) until the message is
 ``queue.lifetime`` old, when it fails (RFC 5321 §4.5.4.1). Every attempt is logged with the
@@ -29,6 +34,7 @@ import re
 import secrets
 import ssl
 import time
+from typing import Literal
 
 from courrier.config import Settings, parse_hostport
 from courrier.delivery.local import LocalRecipient, Trace, deliver
@@ -42,23 +48,31 @@ from courrier.queue.routing import (
     make_resolver,
     route,
 )
+from courrier.queue.tlspolicy import (
+    HostPlan,
+    Mismatch,
+    Report,
+    TransportSecurity,
+    classify,
+    opportunistic,
+)
 from courrier.smtp.client import SMTPClient, SMTPClientError, TLSFailed
 from courrier.smtp.client_proto import BodyType, Envelope, Outcome, Recipient
 from courrier.store import LeasedMessage, LeasedRecipient, RecipientResult, Store, StoreError
 from courrier.store.queue import OutboundRecipient
+from courrier.store.transport import TLSSession
 
 log = logging.getLogger("courrier.queue")
 
+#: Through a smarthost: its own TLS rules (queue.relay_*), no per-domain policy.
+_NO_REPORT = Report("no-policy-found")
 _BODY_TYPES: dict[str | None, BodyType] = {"8BITMIME": "8BITMIME", "BINARYMIME": "BINARYMIME"}
 _STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 
 
-def opportunistic_tls() -> ssl.SSLContext:
-    """STARTTLS without checking the certificate (RFC 7435): better than plain text."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
+class PolicyRefused(SMTPClientError):
+    """The host failed a check its transport security plan enforces: not used, mail waits.
+    The message starts with the enhanced status code for the deferral."""
 
 
 class QueueRunner:
@@ -67,7 +81,8 @@ class QueueRunner:
         self.store = store
         self.owner = owner or f"{settings.server.hostname}:{os.getpid()}"
         self.resolver = make_resolver(settings)
-        self.tls = opportunistic_tls()
+        self.tls = opportunistic()
+        self.security = TransportSecurity(settings, store, self.resolver)
         q = settings.queue
         #: The smarthost, and how its certificate is checked.
         self.relay = (
@@ -182,48 +197,122 @@ class QueueRunner:
             envid=message.envid,
             ret=message.ret,
         )
+        if self.relay is not None:
+            plans = [HostPlan(h, "may", False, _NO_REPORT) for h in hosts]
+            sessions: list[TLSSession] = []
+        else:
+            plan = await self.security.plan(domain, hosts, requiretls=message.requiretls)
+            plans, sessions = plan.hosts, plan.sessions
         errors = []
-        for host in hosts:
-            for address in host.addresses:
-                relay = f"{host.name}[{address}]"
-                try:
-                    outcomes = await self._attempt(address, host.name, envelope, content)
-                except SMTPClientError as exc:
-                    log.info("%s: relay=%s: %s", message.queue_id, relay, exc)
-                    errors.append(f"{relay}: {exc}")
+        refusals = 0
+        try:
+            for host_plan in plans:
+                host = host_plan.host
+                if host_plan.refused is not None:
+                    log.info(
+                        "%s: relay=%s: not used: %s", message.queue_id, host.name, host_plan.refused
+                    )
+                    errors.append(f"{host.name}: {host_plan.refused}")
+                    refusals += 1
                     continue
-                results = [
-                    self._result(message, r, o, relay)
-                    for r, o in zip(recipients, outcomes, strict=True)
-                ]
-                return results, host.name
-        reply = "451 4.4.1 " + "; ".join(errors)
+                for address in host.addresses:
+                    relay = f"{host.name}[{address}]"
+                    try:
+                        outcomes = await self._attempt(
+                            address, domain, host_plan, envelope, content, sessions
+                        )
+                    except SMTPClientError as exc:
+                        log.info("%s: relay=%s: %s", message.queue_id, relay, exc)
+                        errors.append(f"{relay}: {exc}")
+                        refusals += isinstance(exc, PolicyRefused)
+                        continue
+                    results = [
+                        self._result(message, r, o, relay)
+                        for r, o in zip(recipients, outcomes, strict=True)
+                    ]
+                    return results, host.name
+        finally:
+            await self._count_sessions(sessions)
+        # Every host refused on security grounds: 4.7.5 (cryptographic failure) or the
+        # REQUIRETLS code, rather than a connection problem.
+        status = "4.4.1"
+        if errors and refusals == len(errors):
+            status = "4.7.10" if message.requiretls else "4.7.5"
+        reply = f"451 {status} " + "; ".join(errors)
         return self._all(message, recipients, reply, "queued", "-"), None
 
+    async def _count_sessions(self, sessions: list[TLSSession]) -> None:
+        try:
+            await self.store.record_tls_sessions(sessions)
+        except StoreError as exc:
+            log.warning("queue: TLS-RPT results not stored: %s", exc)
+
     async def _attempt(
-        self, address: str, name: str, envelope: Envelope, content: bytes, *, tls: bool = True
+        self,
+        address: str,
+        domain: str,
+        plan: HostPlan,
+        envelope: Envelope,
+        content: bytes,
+        sessions: list[TLSSession],
+        *,
+        tls: Literal["plan", "may", "none"] = "plan",
     ) -> list[Outcome]:
+        """One connection to ``address`` under the host's ``plan``: its session is counted in
+        ``sessions``. A failure the plan does not enforce is recorded and the mail goes on as
+        before: with any certificate on a new connection (``tls="may"``), or in clear."""
         if self.relay is not None:
-            return await self._relay(address, name, envelope, content)
+            return await self._relay(address, plan.host.name, envelope, content)
+        name = plan.host.name
         async with await SMTPClient.connect(
             address, self.settings.queue.outbound_port, local_name=self.settings.server.hostname
         ) as client:
             await client.hello()
-            if tls and "STARTTLS" in client.extensions:
-                try:
-                    await client.starttls(self.tls, name)
-                except TLSFailed as exc:
-                    if envelope.requiretls:
-                        raise
-                    # Opportunistic TLS (RFC 7435 §3, Postfix's "may"): a server whose TLS
-                    # fails still gets the mail, in clear, on a new connection.
-                    log.info("%s[%s]: %s; trying again without TLS", name, address, exc)
-                    client.close()
-                    return await self._attempt(address, name, envelope, content, tls=False)
-            if envelope.requiretls and not client.tls:
-                # RFC 8689 §4.2.1: a REQUIRETLS message never travels in clear.
-                raise SMTPClientError("REQUIRETLS, and the server offers no TLS")
-            return await client.send(envelope, content)
+            if tls == "none":
+                return await self._send(client, envelope, content)
+            failure, broken = await self._starttls(client, plan, checked=tls == "plan")
+            if tls == "plan":
+                sessions.append(
+                    self.security.session(domain, plan, address, client.local_address, failure)
+                )
+            if failure is not None and (plan.enforced or envelope.requiretls):
+                # RFC 8461 §5 enforce, RFC 7672 §2.2 DANE, RFC 8689 §4.2.1 REQUIRETLS: this
+                # host is not used, and the mail never goes in clear or unauthenticated.
+                raise PolicyRefused(f"{failure.result_type}: {failure.reason}")
+            if failure is not None:
+                log.info("%s[%s]: %s: %s", name, address, failure.result_type, failure.reason)
+            if broken:
+                # Opportunistic TLS (RFC 7435 §3, Postfix's "may"), or an MTA-STS policy in
+                # "testing" (RFC 8461 §5): a server whose TLS fails still gets the mail, on a
+                # new connection, with any certificate or else in clear.
+                client.close()
+                fallback: Literal["may", "none"] = (
+                    "may" if tls == "plan" and plan.level != "may" else "none"
+                )
+                return await self._attempt(
+                    address, domain, plan, envelope, content, sessions, tls=fallback
+                )
+            return await self._send(client, envelope, content)
+
+    async def _starttls(
+        self, client: SMTPClient, plan: HostPlan, *, checked: bool
+    ) -> tuple[Mismatch | None, bool]:
+        """STARTTLS with the plan's context and checks (``checked``) or any certificate: what
+        failed, if anything, and whether the connection is lost with it."""
+        if "STARTTLS" not in client.extensions:
+            return Mismatch("starttls-not-supported", "the server offers no STARTTLS"), False
+        context = self.security.context(plan) if checked else self.tls
+        try:
+            await client.starttls(context, plan.host.name)
+        except TLSFailed as exc:
+            return classify(exc), True
+        return (self.security.check(plan, client.peer_chain()) if checked else None), False
+
+    async def _send(self, client: SMTPClient, envelope: Envelope, content: bytes) -> list[Outcome]:
+        if envelope.requiretls and not client.tls:
+            # RFC 8689 §4.2.1: a REQUIRETLS message never travels in clear.
+            raise SMTPClientError("REQUIRETLS, and the server offers no TLS")
+        return await client.send(envelope, content)
 
     async def _relay(
         self, address: str, name: str, envelope: Envelope, content: bytes

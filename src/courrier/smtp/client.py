@@ -149,6 +149,29 @@ class SMTPClient:
         self.tls = True
         await self.hello()
 
+    @property
+    def local_address(self) -> str:
+        """The address this end of the connection has (TLS-RPT's sending-mta-ip)."""
+        sockname = self._writer.get_extra_info("sockname")
+        return str(sockname[0]) if sockname else ""
+
+    def peer_chain(self) -> list[bytes]:
+        """The certificates the server sent (DER, its own first), as sent and unchecked: for
+        DANE (RFC 7672), which judges them itself. Empty without TLS."""
+        ssl_object = self._writer.get_extra_info("ssl_object")
+        if ssl_object is None:
+            return []
+        # Python 3.13 made the chain public; 3.11 and 3.12 have it on the inner object.
+        chain = getattr(ssl_object, "get_unverified_chain", None)
+        certs = chain() if chain is not None else ssl_object._sslobj.get_unverified_chain()
+        if not certs:
+            leaf = ssl_object.getpeercert(binary_form=True)
+            return [leaf] if leaf else []
+        return [
+            c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
+            for c in certs
+        ]
+
     async def authenticate(self, username: str, password: str) -> None:
         """AUTH PLAIN with an initial response, or AUTH LOGIN (RFC 4954)."""
         mechanisms = self.extensions.auth

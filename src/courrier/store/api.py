@@ -16,7 +16,7 @@ from typing import NamedTuple, Protocol, TypeVar
 
 from courrier.message import ParsedMessage, parse
 from courrier.message.headers import header_span, split_header
-from courrier.store import directory, dkimkeys, mailboxes, messages, queue
+from courrier.store import directory, dkimkeys, mailboxes, messages, queue, transport
 from courrier.store.blobs import BlobArea
 from courrier.store.cache import DirectoryCache
 from courrier.store.errors import NotFound, StoreError
@@ -40,6 +40,7 @@ from courrier.store.models import (
     Relay,
 )
 from courrier.store.queue import Outbound
+from courrier.store.transport import CachedPolicy, PolicyDay, TLSSession
 from courrier.store.tx import Tx, TxFactory, one, run
 
 T = TypeVar("T")
@@ -375,6 +376,24 @@ class Store:
 
     async def delete_queued(self, queue_id: str) -> bool:
         return await self.backend.write(lambda: queue.delete_message(queue_id))
+
+    # -- transport security (MTA-STS cache, TLS-RPT results) -------------------------------
+
+    async def cached_sts_policy(self, domain: str) -> CachedPolicy | None:
+        """The MTA-STS policy last fetched for ``domain`` (expired or not)."""
+        return await self.backend.read(lambda: transport.get_policy(domain))
+
+    async def cache_sts_policy(self, policy: CachedPolicy) -> None:
+        await self.backend.write(lambda: transport.put_policy(policy))
+
+    async def record_tls_sessions(self, sessions: Sequence[TLSSession]) -> None:
+        """Count outbound sessions' TLS outcomes for TLS-RPT (RFC 8460)."""
+        if sessions:
+            await self.backend.write(lambda: transport.record_sessions(sessions))
+
+    async def tls_report(self, day: str) -> list[PolicyDay]:
+        """A UTC day's (``YYYY-MM-DD``) TLS-RPT aggregates, per policy domain and policy."""
+        return await self.backend.read(lambda: transport.report_day(day))
 
     async def _prepare_blob(self, raw: bytes, parsed: ParsedMessage) -> NewBlob:
         digest = hashlib.sha256(raw).hexdigest()

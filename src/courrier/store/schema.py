@@ -348,7 +348,52 @@ def _v6() -> Migration:
     return Migration(6, "DKIM keys and smarthosts per domain", (sqlite, relays), (postgres, relays))
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1(), _v2(), _v3(), _v4(), _v5(), _v6())
+def _v7() -> Migration:
+    # Outbound transport security (queue/tlspolicy.py). MTA-STS policies as fetched (RFC 8461
+    # §5.1: kept until max_age, used when a new fetch fails), one per recipient domain. TLS-RPT
+    # results (RFC 8460 §4.4) counted per UTC day and applied policy, with the failures'
+    # details counted per kind and server, from which a day's report is built.
+    # ``policy_strings`` and ``mx_hosts`` are JSON arrays of strings.
+    sqlite, postgres = zip(
+        *(
+            _both(statement)
+            for statement in (
+                """CREATE TABLE mta_sts_policies (
+        domain TEXT PRIMARY KEY,
+        policy_id TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        fetched_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+    )""",
+                """CREATE TABLE tls_report_policies (
+        id {ID},
+        day TEXT NOT NULL,
+        policy_domain TEXT NOT NULL,
+        policy_type TEXT NOT NULL,
+        policy_strings TEXT NOT NULL,
+        mx_hosts TEXT NOT NULL,
+        successes BIGINT NOT NULL DEFAULT 0,
+        failures BIGINT NOT NULL DEFAULT 0,
+        UNIQUE (day, policy_domain, policy_type, policy_strings, mx_hosts)
+    )""",
+                """CREATE TABLE tls_report_failures (
+        policy_id BIGINT NOT NULL REFERENCES tls_report_policies(id),
+        result_type TEXT NOT NULL,
+        sending_ip TEXT NOT NULL,
+        receiving_mx TEXT NOT NULL,
+        receiving_ip TEXT NOT NULL,
+        additional TEXT NOT NULL,
+        sessions BIGINT NOT NULL,
+        UNIQUE (policy_id, result_type, sending_ip, receiving_mx, receiving_ip, additional)
+    )""",
+            )
+        ),
+        strict=True,
+    )
+    return Migration(7, "MTA-STS policy cache; TLS-RPT results", sqlite, postgres)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1(), _v2(), _v3(), _v4(), _v5(), _v6(), _v7())
 
 LATEST = MIGRATIONS[-1].version
 
