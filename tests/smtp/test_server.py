@@ -116,7 +116,10 @@ async def test_submission_requires_tls_then_auth_and_files_sent(running: Running
     (stored,) = await inbox(running.store, "bob@example.org")
     assert b"with ESMTPSA id" in stored and stored.endswith(raw)
     (sent,) = await inbox(running.store, "bob@example.org", "Sent")
-    assert sent == raw
+    # The copy is the message as it left: DKIM-signed for example.org (RSA and Ed25519).
+    signatures, _, rest = sent.partition(b"\r\n" + raw[:20])
+    assert raw[:20] + rest == raw
+    assert signatures.count(b"DKIM-Signature: ") == 2 and b"d=example.org;" in signatures
 
 
 async def test_implicit_tls_submission(running: Running) -> None:
