@@ -32,7 +32,6 @@ import logging
 import os
 import re
 import secrets
-import ssl
 import time
 from typing import Literal
 
@@ -58,7 +57,14 @@ from courrier.queue.tlspolicy import (
 )
 from courrier.smtp.client import SMTPClient, SMTPClientError, TLSFailed
 from courrier.smtp.client_proto import BodyType, Envelope, Outcome, Recipient
-from courrier.store import LeasedMessage, LeasedRecipient, RecipientResult, Store, StoreError
+from courrier.store import (
+    LeasedMessage,
+    LeasedRecipient,
+    RecipientResult,
+    Relay,
+    Store,
+    StoreError,
+)
 from courrier.store.queue import OutboundRecipient
 from courrier.store.transport import TLSSession
 
@@ -84,12 +90,20 @@ class QueueRunner:
         self.tls = opportunistic()
         self.security = TransportSecurity(settings, store, self.resolver)
         q = settings.queue
-        #: The smarthost, and how its certificate is checked.
-        self.relay = (
-            parse_hostport(q.relayhost, 587, key="queue.relayhost") if q.relayhost else None
-        )
-        verify = self.relay is not None and q.relay_verify
-        self.relay_tls = ssl.create_default_context() if verify else self.tls
+        #: The smarthost for all mail (queue.relayhost), unless its sender's domain has its own
+        #: (``courrier domain relay``, read at each pass).
+        self.relay: Relay | None = None
+        if q.relayhost:
+            host, port = parse_hostport(q.relayhost, 587, key="queue.relayhost")
+            self.relay = Relay(
+                host,
+                port,
+                q.relay_security,
+                q.relay_verify,
+                q.relay_username,
+                q.relay_password,
+            )
+        self.domain_relays: dict[str, Relay] = {}
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -113,6 +127,8 @@ class QueueRunner:
         q = self.settings.queue
         now = int(time.time())
         leased = await self.store.lease_queue(self.owner, now, now + q.lease, q.batch)
+        if leased:
+            self.domain_relays = await self.store.list_domain_relays()
         groups = [
             (message, [r for r in message.recipients if r.domain == domain])
             for message in leased
@@ -167,9 +183,11 @@ class QueueRunner:
         """One attempt for recipients of one domain: their results, and the name of the
         server that answered (None when none did)."""
         domain = recipients[0].domain
+        # Postfix's sender_dependent_relayhost_maps: the sender's domain may have its own.
+        relay = self.domain_relays.get(message.sender.rpartition("@")[2].lower(), self.relay)
         try:
-            if self.relay is not None:
-                relay_name = self.relay[0]
+            if relay is not None:
+                relay_name = relay.host
                 try:
                     relay_addresses = (
                         (relay_name,)
@@ -197,7 +215,7 @@ class QueueRunner:
             envid=message.envid,
             ret=message.ret,
         )
-        if self.relay is not None:
+        if relay is not None:
             plans = [HostPlan(h, "may", False, _NO_REPORT) for h in hosts]
             sessions: list[TLSSession] = []
         else:
@@ -216,18 +234,21 @@ class QueueRunner:
                     refusals += 1
                     continue
                 for address in host.addresses:
-                    relay = f"{host.name}[{address}]"
+                    where = f"{host.name}[{address}]"
                     try:
-                        outcomes = await self._attempt(
-                            address, domain, host_plan, envelope, content, sessions
-                        )
+                        if relay is not None:
+                            outcomes = await self._relay(relay, address, envelope, content)
+                        else:
+                            outcomes = await self._attempt(
+                                address, domain, host_plan, envelope, content, sessions
+                            )
                     except SMTPClientError as exc:
-                        log.info("%s: relay=%s: %s", message.queue_id, relay, exc)
-                        errors.append(f"{relay}: {exc}")
+                        log.info("%s: relay=%s: %s", message.queue_id, where, exc)
+                        errors.append(f"{where}: {exc}")
                         refusals += isinstance(exc, PolicyRefused)
                         continue
                     results = [
-                        self._result(message, r, o, relay)
+                        self._result(message, r, o, where)
                         for r, o in zip(recipients, outcomes, strict=True)
                     ]
                     return results, host.name
@@ -261,8 +282,6 @@ class QueueRunner:
         """One connection to ``address`` under the host's ``plan``: its session is counted in
         ``sessions``. A failure the plan does not enforce is recorded and the mail goes on as
         before: with any certificate on a new connection (``tls="may"``), or in clear."""
-        if self.relay is not None:
-            return await self._relay(address, plan.host.name, envelope, content)
         name = plan.host.name
         async with await SMTPClient.connect(
             address, self.settings.queue.outbound_port, local_name=self.settings.server.hostname
@@ -315,26 +334,24 @@ class QueueRunner:
         return await client.send(envelope, content)
 
     async def _relay(
-        self, address: str, name: str, envelope: Envelope, content: bytes
+        self, relay: Relay, address: str, envelope: Envelope, content: bytes
     ) -> list[Outcome]:
-        """Through the smarthost: TLS always (implicit or STARTTLS, certificate checked unless
-        ``queue.relay_verify`` is off), then AUTH when credentials are set."""
-        q = self.settings.queue
-        assert self.relay is not None
-        context = self.relay_tls
-        implicit = q.relay_security == "tls"
+        """Through a smarthost: TLS always (implicit or STARTTLS, its certificate checked
+        against its name unless ``verify`` is off), then AUTH when it has credentials."""
+        context = self.security.verify if relay.verify else self.tls
+        implicit = relay.security == "tls"
         async with await SMTPClient.connect(
             address,
-            self.relay[1],
+            relay.port,
             local_name=self.settings.server.hostname,
             tls=context if implicit else None,
-            server_hostname=name,
+            server_hostname=relay.host,
         ) as client:
             await client.hello()
             if not implicit:
-                await client.starttls(context, name)
-            if q.relay_username:
-                await client.authenticate(q.relay_username, q.relay_password)
+                await client.starttls(context, relay.host)
+            if relay.username:
+                await client.authenticate(relay.username, relay.password)
             return await client.send(envelope, content)
 
     def _result(
