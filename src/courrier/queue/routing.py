@@ -71,6 +71,9 @@ def make_resolver(settings: Settings, *, timeout: float = 10.0) -> dns.asyncreso
         servers = [parse_hostport(r, 53, key="dns.resolvers") for r in settings.dns.resolvers]
         resolver.nameservers = [dns.nameserver.Do53Nameserver(h, p) for h, p in servers]
     resolver.lifetime = timeout
+    # Answers kept for their TTL (negative ones for their SOA minimum, RFC 2308): a domain's
+    # MX and addresses are looked up once, not for every message sent there.
+    resolver.cache = dns.resolver.LRUCache(50_000)
     # DO: validated answers wanted; AD: tell us whether they were (RFC 6840 §5.7, §5.8).
     resolver.use_edns(0, dns.flags.DO, 1232)
     resolver.flags = dns.flags.RD | dns.flags.AD

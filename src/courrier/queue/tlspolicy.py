@@ -77,6 +77,12 @@ class Plan:
     sessions: list[TLSSession] = field(default_factory=list)
 
 
+#: Seconds before a domain found without an MTA-STS policy is asked again: the usual TTL of
+#: the TXT record whose appearance announces a new one (RFC 8461 §3.1).
+NO_POLICY_RECHECK = 300.0
+_NO_POLICY_MAX = 100_000
+
+
 def opportunistic() -> ssl.SSLContext:
     """STARTTLS without checking the certificate (RFC 7435): better than plain text."""
     context = ssl.create_default_context()
@@ -122,6 +128,10 @@ class TransportSecurity:
         #: Per domain, while some delivery looks for its policy: the others wait, then find
         #: it in the cache (one fetch, not one per message). With the count of those there.
         self._looking: dict[str, tuple[asyncio.Lock, int]] = {}
+        #: Domains found without a policy (no record, nothing cached), until when: most
+        #: domains have none, and asking the DNS and the store per message costs more than
+        #: the delivery (bench/RESULTS.md, relay).
+        self._no_policy: dict[str, float] = {}
 
     def context(self, plan: HostPlan) -> ssl.SSLContext:
         """The handshake's context: DANE judges the chain itself after the handshake."""
@@ -237,17 +247,24 @@ class TransportSecurity:
     async def _sts(self, domain: str) -> tuple[mtasts.Policy | None, Mismatch | None]:
         """The domain's MTA-STS policy in force, or None; and, when a policy was announced
         but none could be had, why (to be reported)."""
+        if self._no_policy.get(domain, 0.0) > time.monotonic():
+            return None, None
         lock, users = self._looking.get(domain, (asyncio.Lock(), 0))
         self._looking[domain] = (lock, users + 1)
         try:
             async with lock:
-                return await self._sts_now(domain)
+                found = await self._sts_now(domain)
         finally:
             lock, users = self._looking[domain]
             if users > 1:
                 self._looking[domain] = (lock, users - 1)
             else:
                 del self._looking[domain]
+        if found == (None, None):
+            if len(self._no_policy) > _NO_POLICY_MAX:
+                self._no_policy.clear()
+            self._no_policy[domain] = time.monotonic() + NO_POLICY_RECHECK
+        return found
 
     async def _sts_now(self, domain: str) -> tuple[mtasts.Policy | None, Mismatch | None]:
         now = int(time.time())
