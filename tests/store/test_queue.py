@@ -97,3 +97,22 @@ async def test_an_expired_lease_is_taken_again(store: Store) -> None:
     assert len(await store.lease_queue("dead-node:1", now, now + 60, 10)) == 1
     assert await store.lease_queue("other:1", now + 59, now + 120, 10) == []
     assert len(await store.lease_queue("other:1", now + 60, now + 120, 10)) == 1
+
+
+async def test_mail_only_passing_through_is_not_indexed(store: Store) -> None:
+    """A message only for other servers is never searched: not indexed (it cost as much CPU
+    as relaying it); one that also has a local copy is, and stays searchable after the
+    queue lets go of it."""
+    account = await new_account(store)
+    inbox = await store.mailbox(account.id, "INBOX")
+    passing = Outbound("OUT1", "bob@example.test", (OutboundRecipient("x@elsewhere.net"),), b"")
+    await store.deliver(make_message(1, subject="zanzibar"), [], outbound=passing)
+    both = Outbound("OUT2", "bob@example.test", (OutboundRecipient("x@elsewhere.net"),), b"")
+    await store.deliver(make_message(2, subject="zanzibar"), [Target(inbox.id)], outbound=both)
+    await store.backend.flush_index()
+    assert len(await sql(store, "SELECT 1 FROM fts")) == 1
+    assert await store.search_text(inbox.id, ["zanzibar"], ["zanzibar"]) == [1]
+    assert await store.delete_queued("OUT1") and await store.delete_queued("OUT2")
+    await store.backend.flush_index()
+    assert await store.search_text(inbox.id, ["zanzibar"], ["zanzibar"]) == [1]
+    assert len(await sql(store, "SELECT 1 FROM fts")) == 1

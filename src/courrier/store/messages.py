@@ -98,11 +98,14 @@ def bump_modseq(account_id: int) -> Tx[int]:
 def release_blobs(blob_ids: Iterable[int]) -> Tx[None]:
     for blob_id, count in sorted(Counter(blob_ids).items()):
         row = yield one(
-            "UPDATE blobs SET refs = refs - ? WHERE id = ? RETURNING refs, path", count, blob_id
+            "UPDATE blobs SET refs = refs - ? WHERE id = ? RETURNING refs, path, size",
+            count,
+            blob_id,
         )
         if row is not None and int(row[0]) <= 0:
-            yield Unindex(blob_id)
-            yield run("DELETE FROM contents WHERE blob_id = ?", blob_id)
+            content = yield one("DELETE FROM contents WHERE blob_id = ? RETURNING 1", blob_id)
+            if content is not None or int(row[2]) >= DEDUPE_MIN:  # indexed (see store_blobs)
+                yield Unindex(blob_id)
             yield run("DELETE FROM blobs WHERE id = ?", blob_id)
             if row[1] is not None:
                 yield Unlink(str(row[1]))
@@ -384,7 +387,7 @@ def append_and_reference(
         placed.append((item, account_id, uid, modseq))
         results.append(Appended(item.mailbox_id, box[1], uid, modseq, 0))
     if not placed:
-        return results, (yield from store_blobs(extra)) if extra else {}
+        return results, (yield from store_blobs(extra, queue_only=True)) if extra else {}
     yield many(
         "UPDATE accounts SET used_bytes = ?, highestmodseq = ? WHERE id = ?",
         [(used, modseq, a) for a, (_, used, modseq) in sorted(quota.items())],
@@ -428,11 +431,13 @@ def append_and_reference(
     ], blob_ids
 
 
-def store_blobs(blobs: Sequence[NewBlob]) -> Tx[dict[str, int]]:
+def store_blobs(blobs: Sequence[NewBlob], *, queue_only: bool = False) -> Tx[dict[str, int]]:
     """Add references to blobs, creating the new ones; returns blob id by hash.
 
     The same content within the batch is stored once; big blobs (``DEDUPE_MIN``) are also
-    shared with what is already stored.
+    shared with what is already stored. New blobs are indexed for search, except small ones
+    only the outbound queue references (``queue_only``): never shared, no mailbox will ever
+    show them, and indexing mail that only passes through cost as much CPU as relaying it.
     """
     added = Counter(b.hash for b in blobs)
     first: dict[str, NewBlob] = {}
@@ -456,7 +461,8 @@ def store_blobs(blobs: Sequence[NewBlob]) -> Tx[dict[str, int]]:
         for blob_id, digest, refs, path in found:
             blob = first[str(digest)]
             ids[blob.hash] = int(blob_id)
-            if int(refs) == added[blob.hash]:  # created now (rows go when refs reach 0)
+            created = int(refs) == added[blob.hash]  # rows go when refs reach 0
+            if created and not (queue_only and blob.size < DEDUPE_MIN):
                 yield Index(int(blob_id), blob.headers_text, blob.body_text)
             for copy in blobs:
                 if copy.hash == blob.hash and copy.path is not None and copy.path != path:
