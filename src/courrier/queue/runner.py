@@ -3,9 +3,13 @@
 One :class:`QueueRunner` per process, woken when mail is queued (:meth:`QueueRunner.wake`) and
 at least every ``queue.scan_interval`` seconds. Each pass leases up to ``queue.batch`` due
 recipients (the store's leases: several workers or nodes never hold the same recipient) and
-groups them by message and destination domain: one connection and one transaction per group,
-at most ``queue.concurrency`` at a time. A group's hosts (:mod:`courrier.queue.routing`) are
-tried in order until one holds a conversation. How each host's TLS is judged comes from
+groups them by message and destination domain: one transaction per group. The groups that go
+the same way (a domain's MX hosts, REQUIRETLS mail apart; or a smarthost, whatever the domain)
+share one route (:mod:`courrier.queue.routing`) and one security plan per pass, and are dealt
+over a few connections, each sending its share one message after another (at most
+``queue.concurrency`` connections at a time in all). A share's hosts are tried in order until
+one holds a conversation; what a connection that fails leaves unanswered goes on to the next
+address, what was answered keeps its outcome. How each host's TLS is judged comes from
 :mod:`courrier.queue.tlspolicy`: DANE where the DNS says so (RFC 7672), else the domain's
 MTA-STS policy (RFC 8461), else STARTTLS whenever offered (opportunistic, RFC 7435: the
 certificate is not checked, clear text when TLS fails); a host that fails an enforced check
@@ -74,11 +78,39 @@ log = logging.getLogger("courrier.queue")
 _NO_REPORT = Report("no-policy-found")
 _BODY_TYPES: dict[str | None, BodyType] = {"8BITMIME": "8BITMIME", "BINARYMIME": "BINARYMIME"}
 _STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
+#: A destination gets one more connection (up to ``queue.concurrency``) for each this many
+#: messages of a pass; fewer go one after another on one connection. Its setup (connect,
+#: greeting, EHLO, STARTTLS, EHLO) costs more round trips than a pipelined transaction.
+MESSAGES_PER_NEW_CONNECTION = 10
+#: At most this many transactions on one connection, then QUIT (the messages beyond get
+#: connections of their own, waiting for a free slot): what one slow or broken session can
+#: hold up or send elsewhere stays bounded. Postfix bounds reuse by time instead
+#: (smtp_connection_reuse_time_limit, 300 s; smtp_connection_reuse_count_limit is off).
+MAX_MESSAGES_PER_CONNECTION = 100
 
 
 class PolicyRefused(SMTPClientError):
     """The host failed a check its transport security plan enforces: not used, mail waits.
     The message starts with the enhanced status code for the deferral."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Group:
+    """One message's recipients in one domain: one transaction."""
+
+    message: LeasedMessage
+    recipients: list[LeasedRecipient]
+
+
+@dataclasses.dataclass(slots=True)
+class _Destination:
+    """A pass's groups that go the same way: a smarthost's (whatever their domain), or a
+    domain's MX hosts, REQUIRETLS mail apart (its security plan differs, RFC 8689 §4.2.1)."""
+
+    relay: Relay | None
+    domain: str  # "" through a smarthost
+    requiretls: bool
+    groups: list[_Group] = dataclasses.field(default_factory=list)
 
 
 class QueueRunner:
@@ -129,20 +161,21 @@ class QueueRunner:
         leased = await self.store.lease_queue(self.owner, now, now + q.lease, q.batch)
         if leased:
             self.domain_relays = await self.store.list_domain_relays()
-        groups = [
-            (message, [r for r in message.recipients if r.domain == domain])
-            for message in leased
-            for domain in dict.fromkeys(r.domain for r in message.recipients)
-        ]
         slots = asyncio.Semaphore(q.concurrency)
-
-        async def attempt(message: LeasedMessage, recipients: list[LeasedRecipient]) -> None:
-            async with slots:
-                results, answered_by = await self._deliver(message, recipients)
-            await self._finish(message, recipients, results, answered_by)
-
-        await asyncio.gather(*(attempt(m, rs) for m, rs in groups))
+        await asyncio.gather(*(self._deliver(d, slots) for d in self._destinations(leased)))
         return sum(len(m.recipients) for m in leased) >= q.batch
+
+    def _destinations(self, leased: list[LeasedMessage]) -> list[_Destination]:
+        """The pass's (message, domain) groups by the way they go."""
+        found: dict[tuple[Relay | None, str, bool], _Destination] = {}
+        for message in leased:
+            # Postfix's sender_dependent_relayhost_maps: the sender's domain may have its own.
+            relay = self.domain_relays.get(message.sender.rpartition("@")[2].lower(), self.relay)
+            for domain in dict.fromkeys(r.domain for r in message.recipients):
+                group = _Group(message, [r for r in message.recipients if r.domain == domain])
+                key = (relay, "", False) if relay else (None, domain, message.requiretls)
+                found.setdefault(key, _Destination(*key)).groups.append(group)
+        return list(found.values())
 
     async def _finish(
         self,
@@ -177,90 +210,96 @@ class QueueRunner:
         for queue_id in await self.store.record_queue(results):
             log.info("%s: removed", queue_id)
 
-    async def _deliver(
-        self, message: LeasedMessage, recipients: list[LeasedRecipient]
-    ) -> tuple[list[RecipientResult], str | None]:
-        """One attempt for recipients of one domain: their results, and the name of the
-        server that answered (None when none did)."""
-        domain = recipients[0].domain
-        # Postfix's sender_dependent_relayhost_maps: the sender's domain may have its own.
-        relay = self.domain_relays.get(message.sender.rpartition("@")[2].lower(), self.relay)
+    async def _deliver(self, destination: _Destination, slots: asyncio.Semaphore) -> None:
+        """One attempt for a destination's groups: its hosts and their security plan, found
+        once, then the groups dealt over its connections (:func:`_shares`)."""
         try:
-            if relay is not None:
-                relay_name = relay.host
-                try:
-                    relay_addresses = (
-                        (relay_name,)
-                        if _is_address(relay_name)
-                        else await addresses_of(relay_name, self.resolver)
-                    )
-                except NoMail as exc:  # our relay's name: a setting to fix, not a bounce
-                    raise LookupFailed(str(exc)) from exc
-                hosts = [Host(relay_name, relay_addresses)]
-            else:
-                hosts = await route(domain, self.resolver)
+            async with slots:
+                plans, sessions = await self._plan(destination)
         except NoMail as exc:
             code = 556 if exc.code == "5.1.10" else 550
-            reply = f"{code} {exc.code} {exc}"
-            return self._all(message, recipients, reply, "failed", "-"), None
+            await self._finish_all(destination.groups, f"{code} {exc.code} {exc}", "failed")
+            return
         except LookupFailed as exc:
-            return self._all(message, recipients, f"451 4.4.3 {exc}", "queued", "-"), None
-        content = await self.store.read_queued(message.id)
-        envelope = Envelope(
-            message.sender,
-            tuple(Recipient(r.address, r.notify, r.orcpt) for r in recipients),
-            body=_BODY_TYPES.get(message.body, "7BIT"),
-            smtputf8=message.smtputf8,
-            requiretls=message.requiretls,
-            envid=message.envid,
-            ret=message.ret,
-        )
-        if relay is not None:
-            plans = [HostPlan(h, "may", False, _NO_REPORT) for h in hosts]
-            sessions: list[TLSSession] = []
-        else:
-            plan = await self.security.plan(domain, hosts, requiretls=message.requiretls)
-            plans, sessions = plan.hosts, plan.sessions
-        errors = []
-        refusals = 0
+            await self._finish_all(destination.groups, f"451 4.4.3 {exc}", "queued")
+            return
+        shares = _shares(destination.groups, self.settings.queue.concurrency)
         try:
+            await asyncio.gather(
+                *(self._share(destination, plans, s, sessions, slots) for s in shares)
+            )
+        finally:
+            await self._count_sessions(sessions)
+
+    async def _plan(self, destination: _Destination) -> tuple[list[HostPlan], list[TLSSession]]:
+        """The hosts to try in order and how, with the TLS-RPT sessions counted before any
+        connection. Raises :class:`NoMail` or :class:`LookupFailed`."""
+        relay = destination.relay
+        if relay is not None:
+            try:
+                addresses = (
+                    (relay.host,)
+                    if _is_address(relay.host)
+                    else await addresses_of(relay.host, self.resolver)
+                )
+            except NoMail as exc:  # our relay's name: a setting to fix, not a bounce
+                raise LookupFailed(str(exc)) from exc
+            return [HostPlan(Host(relay.host, addresses), "may", False, _NO_REPORT)], []
+        domain = destination.domain
+        hosts = await route(domain, self.resolver)
+        plan = await self.security.plan(domain, hosts, requiretls=destination.requiretls)
+        return plan.hosts, plan.sessions
+
+    async def _share(
+        self,
+        destination: _Destination,
+        plans: list[HostPlan],
+        groups: list[_Group],
+        sessions: list[TLSSession],
+        slots: asyncio.Semaphore,
+    ) -> None:
+        """Some of a destination's groups, over one connection at a time: the hosts' addresses
+        in turn until every group is answered. A connection that fails leaves its groups not
+        yet answered to the next address; those answered keep their outcome."""
+        pending = list(groups)
+        errors: list[str] = []
+        refusals = 0
+        async with slots:
             for host_plan in plans:
                 host = host_plan.host
                 if host_plan.refused is not None:
-                    log.info(
-                        "%s: relay=%s: not used: %s", message.queue_id, host.name, host_plan.refused
-                    )
+                    self._log(pending, f"relay={host.name}: not used: {host_plan.refused}")
                     errors.append(f"{host.name}: {host_plan.refused}")
                     refusals += 1
                     continue
                 for address in host.addresses:
                     where = f"{host.name}[{address}]"
                     try:
-                        if relay is not None:
-                            outcomes = await self._relay(relay, address, envelope, content)
+                        if destination.relay is not None:
+                            await self._relay(destination.relay, address, pending)
                         else:
-                            outcomes = await self._attempt(
-                                address, domain, host_plan, envelope, content, sessions
-                            )
+                            await self._attempt(address, destination, host_plan, pending, sessions)
                     except SMTPClientError as exc:
-                        log.info("%s: relay=%s: %s", message.queue_id, where, exc)
+                        self._log(pending, f"relay={where}: {exc}")
                         errors.append(f"{where}: {exc}")
                         refusals += isinstance(exc, PolicyRefused)
-                        continue
-                    results = [
-                        self._result(message, r, o, where)
-                        for r, o in zip(recipients, outcomes, strict=True)
-                    ]
-                    return results, host.name
-        finally:
-            await self._count_sessions(sessions)
+                    if not pending:
+                        return
         # Every host refused on security grounds: 4.7.5 (cryptographic failure) or the
         # REQUIRETLS code, rather than a connection problem.
         status = "4.4.1"
         if errors and refusals == len(errors):
-            status = "4.7.10" if message.requiretls else "4.7.5"
-        reply = f"451 {status} " + "; ".join(errors)
-        return self._all(message, recipients, reply, "queued", "-"), None
+            status = "4.7.10" if destination.requiretls else "4.7.5"
+        await self._finish_all(pending, f"451 {status} " + "; ".join(errors), "queued")
+
+    async def _finish_all(self, groups: list[_Group], reply: str, state: str) -> None:
+        """The same outcome for every recipient of ``groups``, no server having answered."""
+        await asyncio.gather(
+            *(
+                self._finish(g.message, g.recipients, self._all(g, reply, state, "-"), None)
+                for g in groups
+            )
+        )
 
     async def _count_sessions(self, sessions: list[TLSSession]) -> None:
         try:
@@ -271,47 +310,52 @@ class QueueRunner:
     async def _attempt(
         self,
         address: str,
-        domain: str,
+        destination: _Destination,
         plan: HostPlan,
-        envelope: Envelope,
-        content: bytes,
+        pending: list[_Group],
         sessions: list[TLSSession],
         *,
         tls: Literal["plan", "may", "none"] = "plan",
-    ) -> list[Outcome]:
-        """One connection to ``address`` under the host's ``plan``: its session is counted in
-        ``sessions``. A failure the plan does not enforce is recorded and the mail goes on as
-        before: with any certificate on a new connection (``tls="may"``), or in clear."""
+    ) -> None:
+        """One connection to ``address`` under the host's ``plan`` for the ``pending`` groups
+        (:meth:`_transactions`); its session is counted in ``sessions``. A failure the plan
+        does not enforce is recorded and the mail goes on as before: with any certificate on
+        a new connection (``tls="may"``), or in clear."""
         name = plan.host.name
+        requiretls = destination.requiretls
         async with await SMTPClient.connect(
             address, self.settings.queue.outbound_port, local_name=self.settings.server.hostname
         ) as client:
             await client.hello()
-            if tls == "none":
-                return await self._send(client, envelope, content)
-            failure, broken = await self._starttls(client, plan, checked=tls == "plan")
-            if tls == "plan":
-                sessions.append(
-                    self.security.session(domain, plan, address, client.local_address, failure)
-                )
-            if failure is not None and (plan.enforced or envelope.requiretls):
-                # RFC 8461 §5 enforce, RFC 7672 §2.2 DANE, RFC 8689 §4.2.1 REQUIRETLS: this
-                # host is not used, and the mail never goes in clear or unauthenticated.
-                raise PolicyRefused(f"{failure.result_type}: {failure.reason}")
-            if failure is not None:
-                log.info("%s[%s]: %s: %s", name, address, failure.result_type, failure.reason)
-            if broken:
-                # Opportunistic TLS (RFC 7435 §3, Postfix's "may"), or an MTA-STS policy in
-                # "testing" (RFC 8461 §5): a server whose TLS fails still gets the mail, on a
-                # new connection, with any certificate or else in clear.
-                client.close()
-                fallback: Literal["may", "none"] = (
-                    "may" if tls == "plan" and plan.level != "may" else "none"
-                )
-                return await self._attempt(
-                    address, domain, plan, envelope, content, sessions, tls=fallback
-                )
-            return await self._send(client, envelope, content)
+            if tls != "none":
+                failure, broken = await self._starttls(client, plan, checked=tls == "plan")
+                if tls == "plan":
+                    sessions.append(
+                        self.security.session(
+                            destination.domain, plan, address, client.local_address, failure
+                        )
+                    )
+                if failure is not None and (plan.enforced or requiretls):
+                    # RFC 8461 §5 enforce, RFC 7672 §2.2 DANE, RFC 8689 §4.2.1 REQUIRETLS:
+                    # this host is not used, and the mail never goes in clear or
+                    # unauthenticated.
+                    raise PolicyRefused(f"{failure.result_type}: {failure.reason}")
+                if failure is not None:
+                    log.info("%s[%s]: %s: %s", name, address, failure.result_type, failure.reason)
+                if broken:
+                    # Opportunistic TLS (RFC 7435 §3, Postfix's "may"), or an MTA-STS policy
+                    # in "testing" (RFC 8461 §5): a server whose TLS fails still gets the
+                    # mail, on a new connection, with any certificate or else in clear.
+                    client.close()
+                    fallback: Literal["may", "none"] = (
+                        "may" if tls == "plan" and plan.level != "may" else "none"
+                    )
+                    await self._attempt(address, destination, plan, pending, sessions, tls=fallback)
+                    return
+            if requiretls and not client.tls:
+                # RFC 8689 §4.2.1: a REQUIRETLS message never travels in clear.
+                raise SMTPClientError("REQUIRETLS, and the server offers no TLS")
+            await self._transactions(client, pending, name, address)
 
     async def _starttls(
         self, client: SMTPClient, plan: HostPlan, *, checked: bool
@@ -327,15 +371,7 @@ class QueueRunner:
             return classify(exc), True
         return (self.security.check(plan, client.peer_chain()) if checked else None), False
 
-    async def _send(self, client: SMTPClient, envelope: Envelope, content: bytes) -> list[Outcome]:
-        if envelope.requiretls and not client.tls:
-            # RFC 8689 §4.2.1: a REQUIRETLS message never travels in clear.
-            raise SMTPClientError("REQUIRETLS, and the server offers no TLS")
-        return await client.send(envelope, content)
-
-    async def _relay(
-        self, relay: Relay, address: str, envelope: Envelope, content: bytes
-    ) -> list[Outcome]:
+    async def _relay(self, relay: Relay, address: str, pending: list[_Group]) -> None:
         """Through a smarthost: TLS always (implicit or STARTTLS, its certificate checked
         against its name unless ``verify`` is off), then AUTH when it has credentials."""
         context = self.security.verify if relay.verify else self.tls
@@ -352,7 +388,26 @@ class QueueRunner:
                 await client.starttls(context, relay.host)
             if relay.username:
                 await client.authenticate(relay.username, relay.password)
-            return await client.send(envelope, content)
+            await self._transactions(client, pending, relay.host, address)
+
+    async def _transactions(
+        self, client: SMTPClient, pending: list[_Group], server: str, address: str
+    ) -> None:
+        """The ``pending`` groups one after another on ``client``, each taken off the list
+        and finished once answered, before the next starts: a crash after a 250 repeats one
+        delivery per connection at most. No RSET between them: :meth:`SMTPClient.send`
+        leaves the session without a transaction whatever the outcome (RFC 5321 §4.1.1.5)."""
+        where = f"{server}[{address}]"
+        while pending:
+            group = pending[0]
+            content = await self.store.read_queued(group.message.id)
+            outcomes = await client.send(_envelope(group), content)
+            del pending[0]
+            results = [
+                self._result(group.message, r, o, where)
+                for r, o in zip(group.recipients, outcomes, strict=True)
+            ]
+            await self._finish(group.message, group.recipients, results, server)
 
     def _result(
         self, message: LeasedMessage, recipient: LeasedRecipient, outcome: Outcome, relay: str
@@ -360,15 +415,13 @@ class QueueRunner:
         state = {True: "sent", False: "failed", None: "queued"}[outcome.delivered]
         return self._record(message, recipient, str(outcome.reply), state, relay)
 
-    def _all(
-        self,
-        message: LeasedMessage,
-        recipients: list[LeasedRecipient],
-        reply: str,
-        state: str,
-        relay: str,
-    ) -> list[RecipientResult]:
-        return [self._record(message, r, reply, state, relay) for r in recipients]
+    def _all(self, group: _Group, reply: str, state: str, relay: str) -> list[RecipientResult]:
+        return [self._record(group.message, r, reply, state, relay) for r in group.recipients]
+
+    @staticmethod
+    def _log(groups: list[_Group], what: str) -> None:
+        for group in groups:
+            log.info("%s: %s", group.message.queue_id, what)
 
     def _record(
         self,
@@ -476,3 +529,25 @@ def _is_address(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _shares(groups: list[_Group], concurrency: int) -> list[list[_Group]]:
+    """A destination's groups dealt over its connections, in turn (the oldest first on
+    each): one per MESSAGES_PER_NEW_CONNECTION, at most ``concurrency`` of them, unless
+    that puts more than MAX_MESSAGES_PER_CONNECTION on one."""
+    count = min(concurrency, -(-len(groups) // MESSAGES_PER_NEW_CONNECTION))
+    count = max(count, -(-len(groups) // MAX_MESSAGES_PER_CONNECTION))
+    return [groups[i::count] for i in range(count)]
+
+
+def _envelope(group: _Group) -> Envelope:
+    message = group.message
+    return Envelope(
+        message.sender,
+        tuple(Recipient(r.address, r.notify, r.orcpt) for r in group.recipients),
+        body=_BODY_TYPES.get(message.body, "7BIT"),
+        smtputf8=message.smtputf8,
+        requiretls=message.requiretls,
+        envid=message.envid,
+        ret=message.ret,
+    )
