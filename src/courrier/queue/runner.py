@@ -173,7 +173,10 @@ class QueueRunner:
             relay = self.domain_relays.get(message.sender.rpartition("@")[2].lower(), self.relay)
             for domain in dict.fromkeys(r.domain for r in message.recipients):
                 group = _Group(message, [r for r in message.recipients if r.domain == domain])
-                key = (relay, "", False) if relay else (None, domain, message.requiretls)
+                # A smarthost takes every domain alike; an MX host's plan depends on REQUIRETLS.
+                key: tuple[Relay | None, str, bool] = (relay, "", False)
+                if relay is None:
+                    key = (None, domain, message.requiretls)
                 found.setdefault(key, _Destination(*key)).groups.append(group)
         return list(found.values())
 
@@ -395,8 +398,8 @@ class QueueRunner:
     ) -> None:
         """The ``pending`` groups one after another on ``client``, each taken off the list
         and finished once answered, before the next starts: a crash after a 250 repeats one
-        delivery per connection at most. No RSET between them: :meth:`SMTPClient.send`
-        leaves the session without a transaction whatever the outcome (RFC 5321 §4.1.1.5)."""
+        delivery per connection at most. No RSET here: :meth:`SMTPClient.send` resets a
+        transaction it leaves open (RFC 5321 §4.1.1.5), so each starts afresh."""
         where = f"{server}[{address}]"
         while pending:
             group = pending[0]
