@@ -438,4 +438,6 @@ async def test_one_fetch_serves_many_messages(tmp_path: Path, ca: Authority) -> 
         assert len(await inbox(p.b.store, "carol@b.test")) == 5
         report = await _sts_report(p.a)
     assert len(served.requests) == 1  # fetched once, then from the cache or the same fetch
-    assert (report.successes, report.failures) == (5, 0)
+    # One TLS session per connection (RFC 8460 counts sessions); the runner may use one
+    # connection for all five or, over several passes, a few.
+    assert report.failures == 0 and 1 <= report.successes <= 5
