@@ -26,8 +26,11 @@ class CountingSink:
     and RSETs; with ``drop_after``, it hangs up (no QUIT) right after its 250 for that many
     messages, once."""
 
-    def __init__(self, drop_after: int = 0) -> None:
+    def __init__(self, drop_after: int = 0, *, greylist: bool = False) -> None:
         self.drop_after = drop_after
+        #: Greylisting: the first RCPT of each (sender, recipient) pair gets a 450.
+        self.greylist = greylist
+        self.seen: set[tuple[bytes, bytes]] = set()
         self.connections = 0
         self.rsets = 0
         self.messages: list[bytes] = []
@@ -39,15 +42,22 @@ class CountingSink:
         self.per_connection.append(0)
         this = len(self.per_connection) - 1
         writer.write(b"220 sink.c.test ESMTP\r\n")
-        recipients = 0
+        recipients, sender = 0, b""
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while line := await reader.readline():
                 command = line.strip().upper()
                 if command.startswith(b"EHLO"):
                     writer.write(b"250-sink.c.test\r\n250 PIPELINING\r\n")
                 elif command.startswith(b"MAIL"):
-                    recipients = 0
+                    recipients, sender = 0, command
                     writer.write(b"250 2.1.0 ok\r\n")
+                elif (
+                    command.startswith(b"RCPT")
+                    and self.greylist
+                    and (sender, command) not in self.seen
+                ):
+                    self.seen.add((sender, command))
+                    writer.write(b"450 4.2.0 Greylisted, try again in a moment\r\n")
                 elif command.startswith(b"RCPT") and b"NOBODY@" in command:
                     writer.write(b"550 5.1.1 no such user\r\n")
                 elif command.startswith(b"RCPT"):
@@ -172,3 +182,24 @@ def test_shares_spread_a_destination_over_few_connections() -> None:
     assert sizes(200, 20) == [10] * 20
     assert sizes(200, 1) == [100, 100]  # MAX_MESSAGES_PER_CONNECTION
     assert sizes(1000, 4) == [100] * 10
+
+
+async def test_a_greylisting_server_gets_the_mail_on_the_retry(tmp_path: Path) -> None:
+    sink = CountingSink(greylist=True)
+    stub = DNSStub({"c.test MX": ["10 mx.c.test."], "mx.c.test A": ["127.0.0.4"]})
+    async with (
+        sink_on(sink, "127.0.0.4") as port,
+        server_a(tmp_path, stub, port, **{"queue.retry_min": 1, "queue.retry_max": 1}) as a,
+    ):
+        await queue_mail(a, range(1))
+        queue = QueueRunner(a.server.settings, a.store)
+        await queue.run_once()
+        (waiting,) = await a.store.list_queue()
+        (recipient,) = waiting.recipients
+        assert (recipient.state, recipient.attempts) == ("queued", 1)
+        assert (recipient.last_reply or "").startswith("450 4.2.0 Greylisted")
+        assert sink.messages == []
+        await asyncio.sleep(1.1)  # retry_min
+        await queue.run_once()
+        assert await a.store.list_queue() == []
+    assert sink.received() == collections.Counter({0: 1})
