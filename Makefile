@@ -40,6 +40,8 @@ lint: $(VENV)/.test-installed
 bench: $(VENV)/.test-installed
 	$(BIN)/python -m bench.store_append
 	$(BIN)/python -m bench.smtp_accept
+	$(BIN)/python -m bench.relay_bench
+	$(BIN)/python -m bench.dkim_bench
 	$(BIN)/python -m bench.imap_bench
 	$(BIN)/python -m bench.pop3_bench
 
