@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from courrier.queue.dane import TLSA, check, usable
 from courrier.store.queue import Outbound, OutboundRecipient
 from courrier.store.transport import PolicyDay
-from tests.queue.tlssetup import attempted, delivered, pair, queue_mail
+from tests.queue.helpers import queue_empty
+from tests.queue.tlssetup import attempted, pair, queue_mail
 from tests.store.helpers import make_message
 from tests.support.dnsstub import DNSStub
 from tests.support.pki import Authority, Issued
@@ -139,7 +140,7 @@ async def test_a_matching_dane_ee_record_delivers(tmp_path: Path, ca: Authority)
     async with pair(tmp_path, stub, ca, b_cert, **{"queue.tls_ca_file": ""}) as p:
         stub.records[_tlsa_name(p.b)] = [b_cert.tlsa(3, 1, 1)]
         content = await queue_mail(p.a, "DANE", 1)
-        await delivered(p.a)
+        await queue_empty(p.a)
         (received,) = await inbox(p.b.store, "carol@b.test")
         report = await _report(p.a)
     assert received.endswith(content) and b"with ESMTPS" in received
@@ -172,7 +173,7 @@ async def test_records_without_the_ad_bit_are_ignored(tmp_path: Path, ca: Author
     async with pair(tmp_path, stub, ca, b_cert) as p:
         stub.records[_tlsa_name(p.b)] = [other.tlsa(3, 1, 1)]
         content = await queue_mail(p.a, "INSECURE", 3)
-        await delivered(p.a)
+        await queue_empty(p.a)
         (received,) = await inbox(p.b.store, "carol@b.test")
         report = await _report(p.a)
         await queue_mail(p.a, "REQTLS", 4, requiretls=True)
@@ -191,7 +192,7 @@ async def test_requiretls_goes_to_a_dane_authenticated_host(tmp_path: Path, ca: 
     async with pair(tmp_path, stub, ca, b_cert) as p:
         stub.records[_tlsa_name(p.b)] = [b_cert.tlsa(2, 0, 1, of=1)]  # DANE-TA
         content = await queue_mail(p.a, "REQDANE", 5, requiretls=True)
-        await delivered(p.a)
+        await queue_empty(p.a)
         (received,) = await inbox(p.b.store, "carol@b.test")
     assert received.endswith(content)
 
@@ -224,7 +225,7 @@ async def test_requiretls_mail_that_cannot_go_is_returned_at_expiry(
             requiretls=True,
         )  # fmt: skip
         await p.a.store.deliver(make_message(7), [], outbound=outbound)
-        await delivered(p.a)  # gone from the queue: failed, not sent
+        await queue_empty(p.a)  # gone from the queue: failed, not sent
         assert await inbox(p.b.store, "carol@b.test") == []
         (report,) = await inbox(p.a.store, "bob@example.org")
     msg = email.message_from_bytes(report, policy=email.policy.default)

@@ -5,67 +5,17 @@ a failing lookup is retried."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email
 import email.policy
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-from courrier.smtp.client import SMTPClient
-from courrier.smtp.client_proto import Envelope, Recipient
+from courrier.smtp.client_proto import Recipient
 from courrier.store.queue import Outbound, OutboundRecipient
-from tests.queue.helpers import server_b
+from tests.queue.helpers import queue_empty, server_b, submit, two_servers
 from tests.store.helpers import make_message
 from tests.support.dnsstub import DNSStub
-from tests.support.server import PASSWORD, Running, client_tls, inbox, start_server
-
-
-@contextlib.asynccontextmanager
-async def two_servers(
-    tmp_path: Path, stub: DNSStub, **overrides: object
-) -> AsyncIterator[tuple[Running, Running]]:
-    async with (
-        stub.serving() as resolver,
-        server_b(tmp_path) as b,
-        start_server(
-            tmp_path / "a",
-            **{
-                "server.listen": ["127.0.0.2"],
-                "dns.resolvers": [resolver],
-                "queue.deliver": True,
-                "queue.outbound_port": b.port("smtp"),
-                "queue.scan_interval": 1,
-                "queue.retry_min": 1,
-                "queue.retry_max": 1,
-                **overrides,
-            },
-        ) as a,
-    ):
-        yield a, b
-
-
-async def submit(a: Running, recipients: list[str | Recipient], content: bytes) -> None:
-    """Bob sends over A's submission port (STARTTLS, AUTH)."""
-    async with await SMTPClient.connect(
-        "127.0.0.2", a.port("submission"), local_name="laptop.example.org"
-    ) as client:
-        await client.hello()
-        await client.starttls(client_tls(), "mx.example.org")
-        await client.authenticate("bob@example.org", PASSWORD)
-        envelope = Envelope(
-            "bob@example.org",
-            tuple(r if isinstance(r, Recipient) else Recipient(r) for r in recipients),
-        )
-        outcomes = await client.send(envelope, content)
-    assert all(o.delivered for o in outcomes)  # accepted into A's queue
-
-
-async def queue_empty(a: Running, seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while await a.store.list_queue():
-        assert time.monotonic() < deadline, await a.store.list_queue()
-        await asyncio.sleep(0.05)
+from tests.support.server import PASSWORD, inbox, start_server
 
 
 async def test_submitted_on_a_delivered_into_b(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import dns.resolver
 from courrier.dns.records import recommended_records
 from courrier.mailauth import keys
 from tests.mailauth.helpers import Lookup, verified
-from tests.queue.test_delivery import queue_empty, submit, two_servers
+from tests.queue.helpers import queue_empty, submit, two_servers
 from tests.store.helpers import make_message
 from tests.support.dnsstub import DNSStub
 from tests.support.server import inbox

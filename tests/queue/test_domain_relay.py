@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from courrier import provisioning
-from tests.queue.test_delivery import submit
-from tests.queue.tlssetup import attempted, delivered, pair, queue_mail
+from tests.queue.helpers import queue_empty, submit
+from tests.queue.tlssetup import attempted, pair, queue_mail
 from tests.store.helpers import make_message
 from tests.support.dnsstub import DNSStub
 from tests.support.pki import Authority
@@ -36,10 +36,10 @@ async def test_domain_mail_goes_through_its_smarthost(tmp_path: Path) -> None:
             password=PASSWORD,
         )
         await submit(p.a, ["carol@b.test"], make_message(21))  # from bob@example.org
-        await delivered(p.a)
+        await queue_empty(p.a)
         # Mail from the null sender (not example.org's) goes to the MX as before.
         await queue_mail(p.a, "DIRECT1", 22)
-        await delivered(p.a)
+        await queue_empty(p.a)
         relayed, direct = await inbox(p.b.store, "carol@b.test")
     assert relayed.endswith(make_message(21)) and direct.endswith(make_message(22))
     # Through B's submission port, logged in; the other straight to B's port 25, no login.
@@ -71,6 +71,6 @@ async def test_smarthost_certificate_is_checked(tmp_path: Path) -> None:
             username="bob@example.org",
             password=PASSWORD,
         )
-        await delivered(p.a)
+        await queue_empty(p.a)
         (received,) = await inbox(p.b.store, "carol@b.test")
     assert received.endswith(make_message(23))

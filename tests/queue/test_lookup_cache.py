@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.queue.test_delivery import queue_empty, submit, two_servers
+from tests.queue.helpers import queue_empty, submit, two_servers
 from tests.store.helpers import make_message
 from tests.support.dnsstub import DNSStub
 from tests.support.server import inbox

@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 from courrier.queue import mtasts
 from courrier.queue.https import HTTPError, ResponseParser
 from courrier.store.transport import CachedPolicy, PolicyDay
+from tests.queue.helpers import queue_empty
 from tests.queue.tlssetup import (
     POLICY_ADDRESS,
     PolicyServer,
     SinkServer,
     attempted,
-    delivered,
     pair,
     policy,
     queue_mail,
@@ -262,7 +262,7 @@ async def test_enforce_with_the_right_certificate_delivers(tmp_path: Path, ca: A
         pair(tmp_path, DNSStub(_records()), ca, ca.issue("mx.b.test"), mta_sts_port=port) as p,
     ):
         content = await queue_mail(p.a, "GOOD", 2)
-        await delivered(p.a)
+        await queue_empty(p.a)
         (received,) = await inbox(p.b.store, "carol@b.test")
         report = await _sts_report(p.a)
         cached = await p.a.store.cached_sts_policy("b.test")
@@ -282,7 +282,7 @@ async def test_testing_mode_delivers_despite_a_bad_certificate_and_reports_it(
         pair(tmp_path, DNSStub(_records()), ca, ca.issue("wrong.b.test"), mta_sts_port=port) as p,
     ):
         content = await queue_mail(p.a, "TESTING", 3)
-        await delivered(p.a)
+        await queue_empty(p.a)
         (received,) = await inbox(p.b.store, "carol@b.test")
         report = await _sts_report(p.a)
     assert received.endswith(content)
@@ -307,7 +307,7 @@ async def test_an_mx_host_outside_an_enforced_policy_is_not_used(
         listener = await asyncio.start_server(sink.handle, "127.0.0.4", p.b.port("smtp"))
         async with listener:
             content = await queue_mail(p.a, "SKIP", 4)
-            await delivered(p.a)
+            await queue_empty(p.a)
         (received,) = await inbox(p.b.store, "carol@b.test")
     assert received.endswith(content)
     assert sink.connections == 0
@@ -346,7 +346,7 @@ async def test_an_expired_cached_policy_no_longer_applies(tmp_path: Path, ca: Au
         old = policy("enforce", "mx.b.test")
         await p.a.store.cache_sts_policy(CachedPolicy("b.test", "1", old, now - 7200, now - 1))
         await queue_mail(p.a, "EXPIRED", 6)
-        await delivered(p.a)  # opportunistic again
+        await queue_empty(p.a)  # opportunistic again
         assert len(await inbox(p.b.store, "carol@b.test")) == 1
         (report,) = await p.a.store.tls_report(_today())
     # The policy was announced but could not be fetched: reported as such.
@@ -361,7 +361,7 @@ async def test_a_policy_served_as_html_is_no_policy(tmp_path: Path, ca: Authorit
         pair(tmp_path, DNSStub(_records()), ca, ca.issue("wrong.b.test"), mta_sts_port=port) as p,
     ):
         await queue_mail(p.a, "HTML", 7)
-        await delivered(p.a)
+        await queue_empty(p.a)
         assert await p.a.store.cached_sts_policy("b.test") is None
 
 
@@ -375,7 +375,7 @@ async def test_a_policy_host_with_an_untrusted_certificate_is_no_policy(
         pair(tmp_path, DNSStub(_records()), ca, ca.issue("wrong.b.test"), mta_sts_port=port) as p,
     ):
         await queue_mail(p.a, "UNTRUSTED", 8)
-        await delivered(p.a)
+        await queue_empty(p.a)
         (report,) = await p.a.store.tls_report(_today())
     assert [d.result_type for d in report.details] == ["sts-webpki-invalid"]
 
@@ -407,7 +407,7 @@ async def test_requiretls_goes_to_an_mx_host_an_enforced_policy_vouches_for(
         pair(tmp_path, DNSStub(_records()), ca, ca.issue("mx.b.test"), mta_sts_port=port) as p,
     ):
         content = await queue_mail(p.a, "REQTLS", 10, requiretls=True)
-        await delivered(p.a)
+        await queue_empty(p.a)
         (received,) = await inbox(p.b.store, "carol@b.test")
     assert received.endswith(content)
 
@@ -434,7 +434,7 @@ async def test_one_fetch_serves_many_messages(tmp_path: Path, ca: Authority) -> 
     ):
         for n in range(5):
             await queue_mail(p.a, f"MANY{n}", 20 + n)
-        await delivered(p.a)
+        await queue_empty(p.a)
         assert len(await inbox(p.b.store, "carol@b.test")) == 5
         report = await _sts_report(p.a)
     assert len(served.requests) == 1  # fetched once, then from the cache or the same fetch

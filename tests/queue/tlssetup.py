@@ -13,11 +13,11 @@ from pathlib import Path
 
 from courrier.store.models import QueuedMessage
 from courrier.store.queue import Outbound, OutboundRecipient
-from tests.queue.helpers import server_b
+from tests.queue.helpers import two_servers
 from tests.store.helpers import make_message
 from tests.support.dnsstub import DNSStub
 from tests.support.pki import Authority, Issued
-from tests.support.server import Running, start_server
+from tests.support.server import Running
 
 POLICY_ADDRESS = "127.0.0.5"
 
@@ -79,26 +79,17 @@ async def pair(
     port, fetching policies from ``mta_sts_port``, retrying every second."""
     cert, key = b_cert.write(tmp_path / "pki", "b")
     ca_file = ca.write_root(tmp_path / "pki" / "root.pem")
-    async with (
-        stub.serving() as resolver,
-        server_b(tmp_path, **{"tls.cert_file": str(cert), "tls.key_file": str(key)}) as b,
-        start_server(
-            tmp_path / "a",
-            **{
-                "server.listen": ["127.0.0.2"],
-                "dns.resolvers": [resolver],
-                "queue.deliver": True,
-                "queue.outbound_port": b.port("smtp"),
-                "queue.scan_interval": 1,
-                "queue.retry_min": 1,
-                "queue.retry_max": 1,
-                "queue.tls_ca_file": str(ca_file),
-                "queue.mta_sts_port": mta_sts_port,
-                "queue.mta_sts_timeout": 5,
-                **a_overrides,
-            },
-        ) as a,
-    ):
+    async with two_servers(
+        tmp_path,
+        stub,
+        {"tls.cert_file": str(cert), "tls.key_file": str(key)},
+        **{
+            "queue.tls_ca_file": str(ca_file),
+            "queue.mta_sts_port": mta_sts_port,
+            "queue.mta_sts_timeout": 5,
+            **a_overrides,
+        },
+    ) as (a, b):
         yield Pair(a, b, stub)
 
 
@@ -121,13 +112,6 @@ async def attempted(a: Running, attempts: int = 1, seconds: float = 15) -> Queue
             (message,) = queued
             return message
         assert time.monotonic() < deadline, queued
-        await asyncio.sleep(0.05)
-
-
-async def delivered(a: Running, seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while await a.store.list_queue():
-        assert time.monotonic() < deadline, await a.store.list_queue()
         await asyncio.sleep(0.05)
 
 

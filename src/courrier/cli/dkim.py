@@ -76,7 +76,8 @@ async def rotate(args: argparse.Namespace) -> int:
     async with store:
         new = await provisioning.rotate_dkim_keys(store, args.domain, int(args.delay * 3600))
     if args.json:
-        print_json([_as_json(k, "active" if args.delay <= 0 else "pending") for k in new])
+        state = dkim_keys.states(new, int(time.time()))
+        print_json([_as_json(k, state[k.id]) for k in new])
         return OK
     print(f"New DKIM keys for {new[0].domain}, signing from {_when(new[0].active_at)}.")
     print("Publish now:")
