@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from courrier import config
-from courrier.queue.routing import Host, LookupFailed, NoMail, make_resolver, route
+from courrier.dns.resolver import make_resolver
+from courrier.queue.routing import Host, LookupFailed, NoMail, route
 from tests.support.dnsstub import DNSStub
 
 RECORDS = {

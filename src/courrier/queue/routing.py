@@ -5,10 +5,10 @@ order; without MX records the domain itself is the one host (the implicit MX). A
 (RFC 7505: a single MX of preference 0 and host ".") says the domain takes no mail: that, and a
 domain that does not exist, is final (:class:`NoMail`); a lookup that fails or times out is to
 be tried again (:class:`LookupFailed`). The hosts' A and AAAA records come through the same
-resolver, IPv6 first. Lookups go to ``dns.resolvers`` (``host[:port]``) or, when none are set,
-to the system's resolvers. Queries ask for DNSSEC (the DO and AD bits, RFC 6840 §5.7); a host
-is ``secure`` when the resolver said its MX answer (or the authenticated absence of MX records)
-and its address answers were validated (the AD bit): RFC 7672 §2.2 applies DANE only then.
+resolver (:mod:`courrier.dns.resolver`), IPv6 first. Queries ask for DNSSEC (the DO and AD
+bits, RFC 6840 §5.7); a host is ``secure`` when the resolver said its MX answer (or the
+authenticated absence of MX records) and its address answers were validated (the AD bit):
+RFC 7672 §2.2 applies DANE only then.
 """
 
 from __future__ import annotations
@@ -22,11 +22,8 @@ import dns.asyncresolver
 import dns.exception
 import dns.flags
 import dns.message
-import dns.nameserver
 import dns.rdatatype
 import dns.resolver
-
-from courrier.config import Settings, parse_hostport
 
 __all__ = [
     "Host",
@@ -34,7 +31,6 @@ __all__ = [
     "NoMail",
     "addresses_of",
     "denial_validated",
-    "make_resolver",
     "route",
     "validated",
 ]
@@ -61,23 +57,6 @@ class NoMail(Exception):
 
 class LookupFailed(Exception):
     """The DNS did not answer usefully now: try again later."""
-
-
-def make_resolver(settings: Settings, *, timeout: float = 10.0) -> dns.asyncresolver.Resolver:
-    if not settings.dns.resolvers:
-        resolver = dns.asyncresolver.Resolver()
-    else:
-        resolver = dns.asyncresolver.Resolver(configure=False)
-        servers = [parse_hostport(r, 53, key="dns.resolvers") for r in settings.dns.resolvers]
-        resolver.nameservers = [dns.nameserver.Do53Nameserver(h, p) for h, p in servers]
-    resolver.lifetime = timeout
-    # Answers kept for their TTL (negative ones for their SOA minimum, RFC 2308): a domain's
-    # MX and addresses are looked up once, not for every message sent there.
-    resolver.cache = dns.resolver.LRUCache(50_000)
-    # DO: validated answers wanted; AD: tell us whether they were (RFC 6840 §5.7, §5.8).
-    resolver.use_edns(0, dns.flags.DO, 1232)
-    resolver.flags = dns.flags.RD | dns.flags.AD
-    return resolver
 
 
 def _validated(response: dns.message.Message | None) -> bool:

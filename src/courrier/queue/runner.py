@@ -42,13 +42,13 @@ from typing import Literal
 from courrier.config import Settings, parse_hostport
 from courrier.delivery.local import LocalRecipient, Trace, deliver
 from courrier.delivery.recipients import resolve
+from courrier.dns.resolver import make_resolver
 from courrier.message import dsn
 from courrier.queue.routing import (
     Host,
     LookupFailed,
     NoMail,
     addresses_of,
-    make_resolver,
     route,
 )
 from courrier.queue.tlspolicy import (
