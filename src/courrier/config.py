@@ -191,6 +191,30 @@ class QueueSettings:
 
 
 @dataclass(frozen=True)
+class MailAuthSettings:
+    """Checks of mail arriving on the MX: SPF (RFC 7208), DKIM (RFC 6376, RFC 8463), DMARC
+    (RFC 7489) and ARC (RFC 8617), told in Authentication-Results (RFC 8601); and the daily
+    DMARC aggregate (RFC 7489 §7.2) and TLS-RPT (RFC 8460) reports."""
+
+    #: Check inbound mail and apply the senders' DMARC policies; false delivers it unchecked.
+    enabled: bool = True
+    #: The authserv-id of our Authentication-Results (RFC 8601 §2.5); empty: server.hostname.
+    authserv_id: str = ""
+    #: What a message failing DMARC under ``p=reject`` gets: "reject" (550 5.7.1 at the end
+    #: of DATA) or "quarantine" (delivered to Junk, as for ``p=quarantine``).
+    dmarc_reject: Literal["reject", "quarantine"] = "reject"
+    #: Forwarders and mailing lists (the d= of their ARC-Seal) whose valid ARC chain overrides
+    #: a DMARC failure (RFC 8617 §7.2.1): the mail they pass on is delivered normally.
+    arc_trusted_sealers: list[str] = field(default_factory=list)
+    #: Send the daily DMARC aggregate and TLS-RPT reports to the domains that ask for them.
+    reports: bool = True
+    #: The reporting organisation named in them; empty: server.hostname.
+    report_org: str = ""
+    #: The address they come from; empty: postmaster@ + server.hostname.
+    report_from: str = ""
+
+
+@dataclass(frozen=True)
 class ListenerSettings:
     enabled: bool = True
     #: 0 means the standard port plus ``server.port_offset``.
@@ -224,6 +248,7 @@ class Settings:
     tls: TLSSettings = field(default_factory=TLSSettings)
     dns: DNSSettings = field(default_factory=DNSSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
+    mailauth: MailAuthSettings = field(default_factory=MailAuthSettings)
     listeners: ListenersSettings = field(default_factory=ListenersSettings)
     #: Where the settings came from, for messages; not a key.
     source: str = field(default="defaults", compare=False)

@@ -16,9 +16,18 @@ from typing import NamedTuple, Protocol, TypeVar
 
 from courrier.message import ParsedMessage, parse
 from courrier.message.headers import header_span, split_header
-from courrier.store import directory, dkimkeys, mailboxes, messages, queue, transport
+from courrier.store import (
+    directory,
+    dkimkeys,
+    dmarcresults,
+    mailboxes,
+    messages,
+    queue,
+    transport,
+)
 from courrier.store.blobs import BlobArea
 from courrier.store.cache import DirectoryCache
+from courrier.store.dmarcresults import DmarcCount, DmarcRow
 from courrier.store.errors import NotFound, StoreError
 from courrier.store.feed import ChangeFeed, Subscription
 from courrier.store.messages import AppendItem, NewBlob
@@ -320,9 +329,11 @@ class Store:
         *,
         internal_date: int | None = None,
         outbound: Outbound | None = None,
+        dmarc: DmarcRow | None = None,
     ) -> list[Appended | StoreError]:
         """One message to several mailboxes (a :class:`Target` each), in one transaction, and
-        to the outbound queue for remote recipients (``outbound``) in the same one.
+        to the outbound queue for remote recipients (``outbound``) in the same one, with its
+        DMARC result counted for the aggregate report (``dmarc``).
 
         The content is stored once for all of them. A mailbox whose account is over quota (or
         that is gone) gets its error in the result; the others get the message.
@@ -334,13 +345,18 @@ class Store:
             AppendItem(target.mailbox_id, blob, parsed, target.prefix, int(target.flags), (), date)
             for target in targets
         ]
-        if outbound is None:
+        if outbound is None and dmarc is None:
             return await self.backend.write(lambda: messages.append_batch(items))
         now = _now()
 
         def accept() -> Tx[list[Appended | StoreError]]:
-            results, blob_ids = yield from messages.append_and_reference(items, [blob])
-            yield from queue.enqueue(outbound, blob_ids[blob.hash], blob.size, now)
+            if outbound is None:
+                results = yield from messages.append_batch(items)
+            else:
+                results, blob_ids = yield from messages.append_and_reference(items, [blob])
+                yield from queue.enqueue(outbound, blob_ids[blob.hash], blob.size, now)
+            if dmarc is not None:
+                yield from dmarcresults.record(dmarc)
             return results
 
         return await self.backend.write(accept)
@@ -394,6 +410,15 @@ class Store:
     async def tls_report(self, day: str) -> list[PolicyDay]:
         """A UTC day's (``YYYY-MM-DD``) TLS-RPT aggregates, per policy domain and policy."""
         return await self.backend.read(lambda: transport.report_day(day))
+
+    # -- DMARC results (aggregate reports) -------------------------------------------------
+
+    async def dmarc_day(self, day: str) -> list[DmarcCount]:
+        """A UTC day's (``YYYY-MM-DD``) counted DMARC results, by policy domain."""
+        return await self.backend.read(lambda: dmarcresults.report_day(day))
+
+    async def forget_dmarc_before(self, day: str) -> int:
+        return await self.backend.write(lambda: dmarcresults.forget_before(day))
 
     async def _prepare_blob(self, raw: bytes, parsed: ParsedMessage) -> NewBlob:
         digest = hashlib.sha256(raw).hexdigest()

@@ -393,7 +393,34 @@ def _v7() -> Migration:
     return Migration(7, "MTA-STS policy cache; TLS-RPT results", sqlite, postgres)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1(), _v2(), _v3(), _v4(), _v5(), _v6(), _v7())
+def _v8() -> Migration:
+    # DMARC results of inbound mail (store/dmarcresults.py), counted per day, policy domain and
+    # identical report row (``digest`` of the row's JSON), for the aggregate reports.
+    sqlite, postgres = _both(
+        """CREATE TABLE dmarc_results (
+        id {ID},
+        day TEXT NOT NULL,
+        policy_domain TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        record TEXT NOT NULL,
+        count BIGINT NOT NULL,
+        UNIQUE (day, policy_domain, digest)
+    )"""
+    )
+    return Migration(8, "DMARC results for aggregate reports", (sqlite,), (postgres,))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _v1(),
+    _v2(),
+    _v3(),
+    _v4(),
+    _v5(),
+    _v6(),
+    _v7(),
+    _v8(),
+)
 
 LATEST = MIGRATIONS[-1].version
 
