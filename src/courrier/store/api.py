@@ -23,6 +23,7 @@ from courrier.store import (
     mailboxes,
     messages,
     queue,
+    reports,
     transport,
 )
 from courrier.store.blobs import BlobArea
@@ -49,6 +50,7 @@ from courrier.store.models import (
     Relay,
 )
 from courrier.store.queue import Outbound
+from courrier.store.reports import Report
 from courrier.store.transport import CachedPolicy, PolicyDay, TLSSession
 from courrier.store.tx import Tx, TxFactory, one, run
 
@@ -419,6 +421,21 @@ class Store:
 
     async def forget_dmarc_before(self, day: str) -> int:
         return await self.backend.write(lambda: dmarcresults.forget_before(day))
+
+    # -- reports sent and received ---------------------------------------------------------
+
+    async def add_report(self, report: Report) -> int | None:
+        """Keep a report; its id, or None when it is already kept (by this node or another:
+        the node that adds a report to be sent is the one that sends it)."""
+        return await self.backend.write(lambda: reports.add(report))
+
+    async def list_reports(
+        self, kind: str | None = None, direction: str | None = None
+    ) -> list[Report]:
+        return await self.backend.read(lambda: reports.list_reports(kind, direction))
+
+    async def get_report(self, report_id: int) -> Report | None:
+        return await self.backend.read(lambda: reports.get(report_id))
 
     async def _prepare_blob(self, raw: bytes, parsed: ParsedMessage) -> NewBlob:
         digest = hashlib.sha256(raw).hexdigest()

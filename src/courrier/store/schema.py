@@ -408,7 +408,29 @@ def _v8() -> Migration:
         UNIQUE (day, policy_domain, digest)
     )"""
     )
-    return Migration(8, "DMARC results for aggregate reports", (sqlite,), (postgres,))
+    # DMARC aggregate and TLS-RPT reports sent and received (store/reports.py).
+    reports_sqlite, reports_postgres = _both(
+        """CREATE TABLE reports (
+        id {ID},
+        kind TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        org TEXT NOT NULL,
+        report_id TEXT NOT NULL,
+        begin_at BIGINT NOT NULL,
+        end_at BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        summary TEXT NOT NULL,
+        content TEXT NOT NULL,
+        UNIQUE (kind, direction, domain, org, report_id)
+    )"""
+    )
+    return Migration(
+        8,
+        "DMARC results for aggregate reports; reports sent and received",
+        (sqlite, reports_sqlite),
+        (postgres, reports_postgres),
+    )
 
 
 MIGRATIONS: tuple[Migration, ...] = (
