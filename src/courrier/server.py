@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from courrier import provisioning
 from courrier.config import Settings
 from courrier.imap.server import IMAPServer
+from courrier.mailauth.inbound import InboundAuth
 from courrier.mailauth.signing import Signer
 from courrier.pop3.server import MaildropLocks, POP3Server
 from courrier.queue.runner import QueueRunner
@@ -54,7 +55,8 @@ def listeners(services: Services) -> list[Listener]:
     """The listeners the protocol packages provide."""
     settings, store, tls = services.settings, services.store, services.tls
     queued = services.queue.wake
-    mx = SMTPServer(settings, store, tls, submission=False, queued=queued)
+    auth = InboundAuth(settings) if settings.mailauth.enabled else None
+    mx = SMTPServer(settings, store, tls, submission=False, queued=queued, auth=auth)
     signer = Signer(store)
     submission = SMTPServer(settings, store, tls, submission=True, queued=queued, signer=signer)
     submissions = SMTPServer(

@@ -32,11 +32,11 @@ async def server_b(tmp_path: Path, **overrides: object) -> AsyncIterator[Running
 async def two_servers(
     tmp_path: Path, stub: DNSStub, b_settings: dict[str, object] | None = None, **overrides: object
 ) -> AsyncIterator[tuple[Running, Running]]:
-    """B (``server_b``, with ``b_settings``) and A on 127.0.0.2 delivering to B's SMTP port
-    through the DNS stand-in, retrying every second; ``overrides``: more settings of A."""
+    """B (``server_b``, with ``b_settings``) and A on 127.0.0.2 delivering to B's SMTP port,
+    both using the DNS stand-in, A retrying every second; ``overrides``: more settings of A."""
     async with (
         stub.serving() as resolver,
-        server_b(tmp_path, **(b_settings or {})) as b,
+        server_b(tmp_path, **{"dns.resolvers": [resolver], **(b_settings or {})}) as b,
         start_server(
             tmp_path / "a",
             **{

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from courrier import config, provisioning
 from courrier.store import Store, open_store
+from tests.support.dnsstub import DNSStub
 from tests.support.server import free_offset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +78,11 @@ async def _prepare(data: Path, offset: int) -> config.Settings:
 
 
 async def test_sigkill_during_deliveries(tmp_path: Path) -> None:
+    async with DNSStub({}).serving() as resolver:
+        await _sigkill_during_deliveries(tmp_path, resolver)
+
+
+async def _sigkill_during_deliveries(tmp_path: Path, resolver: str) -> None:
     data = tmp_path / "data"
     offset = free_offset()
     settings = await _prepare(data, offset)
@@ -92,7 +98,12 @@ async def test_sigkill_during_deliveries(tmp_path: Path) -> None:
         cwd=ROOT,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "COURRIER_SERVER_LISTEN": "127.0.0.1"},
+        # The inbound checks ask a DNS stand-in that knows no names.
+        env={
+            **os.environ,
+            "COURRIER_SERVER_LISTEN": "127.0.0.1",
+            "COURRIER_DNS_RESOLVERS": resolver,
+        },
     )
     port = settings.port("smtp")
     try:

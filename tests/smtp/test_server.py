@@ -57,9 +57,10 @@ async def test_mx_delivers_and_refuses(running: Running) -> None:
     assert refused["nobody@example.org"][0] == 550
     assert refused["victim%elsewhere.net@example.org"][0] == 554
     (stored,) = await inbox(running.store, "bob@example.org")  # two RCPTs, one account: one copy
-    assert stored.startswith(
-        b"Return-Path: <alice@example.net>\r\nReceived: from client.example.net"
-    )
+    # Return-Path, then what the checks found, then the trace of this hop (RFC 5321 §4.4).
+    assert stored.startswith(b"Return-Path: <alice@example.net>\r\nAuthentication-Results: ")
+    head = stored[: -len(raw)]
+    assert head.index(b"\r\nReceived-SPF: ") < head.index(b"\r\nReceived: from client.example.net")
     assert stored.endswith(raw)
 
 

@@ -15,6 +15,7 @@ import pytest
 from courrier import config, provisioning
 from courrier.server import Server
 from courrier.store import Store
+from tests.support.dnsstub import DNSStub
 
 PASSWORD = "a long passphrase for the tests"
 
@@ -54,7 +55,17 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
 @contextlib.asynccontextmanager
 async def start_server(data_dir: Path, **overrides: object) -> AsyncIterator[Running]:
     """A server on ``data_dir`` with example.org, bob@example.org and sales@example.org;
-    ``overrides`` are settings by dotted name (``imap.plaintext_on_loopback``)."""
+    ``overrides`` are settings by dotted name (``imap.plaintext_on_loopback``). Unless they
+    name ``dns.resolvers``, the server's DNS is a stand-in that knows no names: the checks of
+    inbound mail find nothing, at once and without the network."""
+    if "dns.resolvers" not in overrides:
+        stub = DNSStub({})
+        async with (
+            stub.serving() as resolver,
+            start_server(data_dir, **overrides, **{"dns.resolvers": [resolver]}) as started,
+        ):
+            yield started
+        return
     listen = overrides.get("server.listen", ["127.0.0.1"])
     assert isinstance(listen, list)
     offset = free_offset(listen)

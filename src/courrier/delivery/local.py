@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from courrier.store import Account, Appended, Flag, NotFound, Store, StoreError, Target
+from courrier.store.dmarcresults import DmarcRow
 from courrier.store.queue import Outbound, OutboundRecipient
 
 
@@ -55,6 +56,17 @@ class Trace:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthVerdict:
+    """What the inbound checks (``courrier.mailauth``) decided for local copies: the header
+    fields to add (Authentication-Results, Received-SPF), whether to file them in Junk, and
+    the DMARC aggregate report's row to count."""
+
+    headers: str = ""
+    junk: bool = False
+    report: DmarcRow | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MailParams:
     """What MAIL FROM asked of the hops after us, kept with queued mail: RFC 3461 ENVID and
     RET (for bounces), RFC 6152 BODY and RFC 6531 SMTPUTF8 (what the next server must
@@ -87,11 +99,14 @@ async def deliver(
     params: MailParams = MailParams(),
     account_id: int | None = None,
     sent_copy: bool = False,
+    verdict: AuthVerdict | None = None,
 ) -> list[tuple[LocalRecipient, Appended | StoreError]]:
     """Store ``raw`` once for every recipient's account (each account once), queue it for the
     ``remote`` recipients and, with ``sent_copy``, file it (seen) in the Sent mailbox of the
     sender's account ``account_id``, all in one transaction; returns each account's first
-    recipient with its outcome."""
+    recipient with its outcome. With a ``verdict`` of the inbound checks, its header fields
+    go in front of each local copy, the copies go to Junk when it says so, and its DMARC
+    report row is counted in the same transaction."""
     targets: list[Target] = []
     delivered: list[LocalRecipient] = []
     seen: set[int] = set()
@@ -101,10 +116,15 @@ async def deliver(
             continue
         seen.add(recipient.account.id)
         delivered.append(recipient)
-        prefix = f"Return-Path: <{sender}>\r\n" + trace.received(
-            recipient.address if single else None
+        prefix = (
+            f"Return-Path: <{sender}>\r\n"
+            + (verdict.headers if verdict else "")
+            + trace.received(recipient.address if single else None)
         )
-        mailbox_id = await _mailbox_for(store, recipient, separator)
+        if verdict is not None and verdict.junk:
+            mailbox_id = await _junk_for(store, recipient, separator)
+        else:
+            mailbox_id = await _mailbox_for(store, recipient, separator)
         targets.append(Target(mailbox_id, prefix.encode("utf-8")))
     if sent_copy and account_id is not None:
         sent = await store.directory.special_mailbox_id(account_id, "\\Sent")
@@ -126,8 +146,16 @@ async def deliver(
         )
     if not targets and outbound is None:
         return []
-    results = await store.deliver(raw, targets, outbound=outbound)
+    results = await store.deliver(
+        raw, targets, outbound=outbound, dmarc=verdict.report if verdict else None
+    )
     return list(zip(delivered, results[: len(delivered)], strict=True))
+
+
+async def _junk_for(store: Store, recipient: LocalRecipient, separator: str) -> int:
+    """The account's Junk mailbox (special-use \\Junk, RFC 6154), or where it would go."""
+    found = await store.directory.special_mailbox_id(recipient.account.id, "\\Junk")
+    return found if found is not None else await _mailbox_for(store, recipient, separator)
 
 
 async def _mailbox_for(store: Store, recipient: LocalRecipient, separator: str) -> int:

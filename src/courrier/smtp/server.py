@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 
 from courrier import provisioning
 from courrier.config import Settings
-from courrier.delivery.local import LocalRecipient, MailParams, Trace, deliver
+from courrier.delivery.local import AuthVerdict, LocalRecipient, MailParams, Trace, deliver
+from courrier.mailauth.inbound import JUNK, REJECT, InboundAuth
 from courrier.mailauth.signing import Signer
+from courrier.mailauth.spf import SPFResult
 from courrier.security import sasl
 from courrier.security.limits import ConnectionLimits, ReadTimeout
 from courrier.smtp import proto
@@ -45,6 +47,13 @@ class _Session:
     mail_size: int | None = None
     #: "TLSv1.3 TLS_AES_256_GCM_SHA384" once encrypted, for the Received header.
     tls: str | None = None
+    #: The SPF check of the transaction, running from MAIL FROM on (MX only).
+    spf: asyncio.Task[SPFResult] | None = None
+
+    def drop_spf(self) -> None:
+        if self.spf is not None:
+            self.spf.cancel()
+            self.spf = None
 
     def note_tls(self, writer: asyncio.StreamWriter) -> None:
         ssl_object = writer.get_extra_info("ssl_object")
@@ -66,6 +75,7 @@ class SMTPServer:
         implicit_tls: bool = False,
         queued: Callable[[], None] | None = None,
         signer: Signer | None = None,
+        auth: InboundAuth | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -75,6 +85,8 @@ class SMTPServer:
         self.queued = queued
         #: DKIM-signs what authenticated users submit (None on the MX).
         self.signer = signer
+        #: Checks SPF, DKIM, DMARC and ARC of what arrives on the MX (None: not checked).
+        self.auth = auth
         self.limits = ConnectionLimits(
             settings.smtp.max_connections_per_ip, settings.smtp.max_connections
         )
@@ -128,6 +140,7 @@ class SMTPServer:
                 writer.write(b"421 4.4.2 " + self.config.hostname.encode() + b" Timeout\r\n")
                 await writer.drain()
         finally:
+            session.drop_spf()
             timer.close()
             writer.close()
 
@@ -151,7 +164,14 @@ class SMTPServer:
                 else:
                     conn.receive_eof()
             elif isinstance(event, proto.MailFrom):
-                conn.reply(*await self._mail(session, event))
+                reply = await self._mail(session, event)
+                conn.reply(*reply)
+                if self.auth is not None and session.account is None and reply[0] < 400:
+                    session.spf = self.auth.start_spf(
+                        client_ip=session.peer,
+                        mail_from=event.address,
+                        helo=conn.helo_name or "",
+                    )
             elif isinstance(event, proto.RcptTo):
                 conn.reply(*await self._rcpt(session, event))
             elif isinstance(event, proto.MessageReceived):
@@ -174,6 +194,7 @@ class SMTPServer:
     async def _mail(self, session: _Session, event: proto.MailFrom) -> tuple[int, str, str]:
         session.queue_id = secrets.token_hex(5).upper()
         session.recipients = []
+        session.drop_spf()
         session.mail_size = event.size
         reply = await check_sender(self.store, event.address, authenticated=session.account)
         if reply[0] >= 400:
@@ -235,6 +256,34 @@ class SMTPServer:
         params = MailParams(mail.envid, mail.ret, mail.body, mail.smtputf8, mail.requiretls)
         submitted = self.submission and session.account is not None
         data = event.data
+        verdict = None
+        if session.spf is not None and self.auth is not None:
+            try:
+                checked = await self.auth.check(
+                    data,
+                    spf=session.spf,
+                    client_ip=session.peer,
+                    helo=envelope.helo_name,
+                    mail_from=envelope.mail_from,
+                    envelope_to=_domain_of(recipients),
+                )
+            except Exception:
+                # As Postfix does when a milter fails (milter_default_action = tempfail): the
+                # sender tries again; mail is neither lost nor let through unchecked.
+                log.exception("%s: the authentication checks failed", session.queue_id)
+                return (451, "4.7.0", "Temporary failure checking the message; try again later")
+            finally:
+                session.spf = None
+            log.info("%s: %s", session.queue_id, checked.summary())
+            if checked.action == REJECT:
+                # RFC 7489 §10.3 / §6.7: refused during the session, so no bounce is made.
+                return (
+                    550,
+                    "5.7.1",
+                    f"Rejected per the DMARC policy of {checked.dmarc.from_domain}",
+                )
+            data = checked.message
+            verdict = AuthVerdict(checked.headers, checked.action == JUNK, checked.report)
         try:
             if submitted and self.signer is not None:
                 data = await self.signer.sign(data)
@@ -251,6 +300,7 @@ class SMTPServer:
                 # A recipient refused here (over quota) still leaves the copy: Thunderbird
                 # would file one too, and a retry is rare enough.
                 sent_copy=submitted and self.settings.smtp.sent_copy,
+                verdict=verdict,
             )
         except StorageFull as exc:
             log.warning("%s: status=deferred (%s)", session.queue_id, exc)
@@ -306,6 +356,11 @@ class SMTPServer:
         else:
             conn.auth_result(False)
             log.info("[%s]: SASL authentication failed", session.peer)
+
+
+def _domain_of(recipients: list[LocalRecipient]) -> str:
+    """The envelope recipient domain for the DMARC report (the first one's)."""
+    return recipients[0].address.rpartition("@")[2].lower() if recipients else ""
 
 
 def _protocol(envelope: proto.Envelope) -> str:
