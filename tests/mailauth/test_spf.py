@@ -260,8 +260,8 @@ def test_received_spf_as_in_the_example() -> None:
     field = result.received_spf(client_ip="127.0.0.2", helo="mx.a.test", receiver="mx.b.test")
     assert field == (
         "Received-SPF: pass (mx.b.test: domain of a@example.org designates 127.0.0.2 as\r\n"
-        ' permitted sender) client-ip=127.0.0.2; envelope-from="a@example.org";\r\n'
-        " helo=mx.a.test; receiver=mx.b.test; identity=mailfrom\r\n"
+        '\tpermitted sender) client-ip=127.0.0.2; envelope-from="a@example.org";\r\n'
+        "\thelo=mx.a.test; receiver=mx.b.test; identity=mailfrom\r\n"
     )
     assert unfold(field) == (
         "Received-SPF: pass (mx.b.test: domain of a@example.org designates 127.0.0.2 as"
@@ -273,7 +273,7 @@ def test_received_spf_as_in_the_example() -> None:
 def unfold(field: str) -> str:
     assert field.endswith("\r\n")
     assert all(len(line) <= 78 for line in field[:-2].split("\r\n"))
-    return field[:-2].replace("\r\n", "")
+    return field[:-2].replace("\r\n\t", " ")
 
 
 @pytest.mark.parametrize(

@@ -286,11 +286,11 @@ def _value(text: str) -> str:
 
 def _fold(words: list[str]) -> str:
     """``words`` joined by spaces, a line broken before a word that would pass :data:`LINE`
-    (RFC 5322 §2.2.3: a CRLF before white space)."""
+    (RFC 5322 §2.2.3: a CRLF before white space, here a tab, as in our Received fields)."""
     lines = [words[0]]
     for word in words[1:]:
         if len(lines[-1]) + 1 + len(word) > LINE:
-            lines.append(" " + word)
+            lines.append("\t" + word)
         else:
             lines[-1] += " " + word
     return "\r\n".join(lines)
