@@ -20,6 +20,7 @@ from courrier import provisioning
 from courrier.config import Settings
 from courrier.imap.server import IMAPServer
 from courrier.mailauth.inbound import InboundAuth
+from courrier.mailauth.reportin import ReportInbox
 from courrier.mailauth.signing import Signer
 from courrier.pop3.server import MaildropLocks, POP3Server
 from courrier.queue.runner import QueueRunner
@@ -40,6 +41,8 @@ class Services:
     store: Store
     tls: ssl.SSLContext
     queue: QueueRunner
+    #: Where DMARC and TLS reports arriving for our domains are read.
+    reports: ReportInbox
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,9 @@ def listeners(services: Services) -> list[Listener]:
     settings, store, tls = services.settings, services.store, services.tls
     queued = services.queue.wake
     auth = InboundAuth(settings) if settings.mailauth.enabled else None
-    mx = SMTPServer(settings, store, tls, submission=False, queued=queued, auth=auth)
+    mx = SMTPServer(
+        settings, store, tls, submission=False, queued=queued, auth=auth, reports=services.reports
+    )
     signer = Signer(store)
     submission = SMTPServer(settings, store, tls, submission=True, queued=queued, signer=signer)
     submissions = SMTPServer(
@@ -86,6 +91,7 @@ class Server:
         self._queue: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.bound: list[tuple[str, str, int]] = []
+        self.reports: ReportInbox | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -102,7 +108,8 @@ class Server:
         for domain in await provisioning.ensure_dkim_keys(self.store):
             log.info("generated DKIM keys for %s: publish them (courrier domain dns)", domain)
         runner = QueueRunner(settings, self.store)
-        services = Services(settings, self.store, tls, runner)
+        self.reports = ReportInbox(self.store)
+        services = Services(settings, self.store, tls, runner, self.reports)
         for listener in listeners(services):
             spec = getattr(settings.listeners, listener.name)
             if not spec.enabled:

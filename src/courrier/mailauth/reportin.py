@@ -155,6 +155,37 @@ async def ingest(store: Store, message: bytes, our_domains: Collection[str]) -> 
     return added
 
 
+#: RFC 7489 §7.2.1.1 and RFC 8460 §5.3 give report messages this Subject; TLS reports also
+#: carry ``report-type=tlsrpt``. Messages with neither are not looked into.
+_MARKERS = re.compile(rb"^subject:[ \t]*report domain:|tlsrpt", re.IGNORECASE | re.MULTILINE)
+
+
+class ReportInbox:
+    """Looks at mail delivered on the MX for reports about our domains, in the background
+    (the message is in the mailbox already; reading its reports must not hold up the next)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._running: set[asyncio.Task[list[int]]] = set()
+
+    def offer(self, message: bytes) -> None:
+        head = message[: message.find(b"\r\n\r\n") + 1 or 65536]
+        if not _MARKERS.search(head):
+            return
+        task = asyncio.create_task(self._ingest(message))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _ingest(self, message: bytes) -> list[int]:
+        domains = [d.name for d in await self.store.list_domains()]
+        return await ingest(self.store, message, domains)
+
+    async def idle(self) -> None:
+        """Wait for the reports being read (tests, and a clean stop)."""
+        while self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+
 def _is_ours(domain: str, ours: Collection[str]) -> bool:
     return any(domain == d or domain.endswith("." + d) for d in ours)
 

@@ -22,6 +22,7 @@ from courrier import provisioning
 from courrier.config import Settings
 from courrier.delivery.local import AuthVerdict, LocalRecipient, MailParams, Trace, deliver
 from courrier.mailauth.inbound import JUNK, REJECT, InboundAuth
+from courrier.mailauth.reportin import ReportInbox
 from courrier.mailauth.signing import Signer
 from courrier.mailauth.spf import SPFResult
 from courrier.security import sasl
@@ -76,6 +77,7 @@ class SMTPServer:
         queued: Callable[[], None] | None = None,
         signer: Signer | None = None,
         auth: InboundAuth | None = None,
+        reports: ReportInbox | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -87,6 +89,8 @@ class SMTPServer:
         self.signer = signer
         #: Checks SPF, DKIM, DMARC and ARC of what arrives on the MX (None: not checked).
         self.auth = auth
+        #: Reads the DMARC and TLS reports that arrive for our domains (None: not read).
+        self.reports = reports
         self.limits = ConnectionLimits(
             settings.smtp.max_connections_per_ip, settings.smtp.max_connections
         )
@@ -329,6 +333,8 @@ class SMTPServer:
                 )
         if stored == 0:
             return (452, "4.2.2", "Mailbox full or unavailable; try again later")
+        if self.reports is not None and results:
+            self.reports.offer(data)
         return (250, "2.0.0", f"Ok: queued as {session.queue_id}")
 
     async def _auth(
