@@ -173,10 +173,13 @@ def signature_data(headers: bytes, template: str) -> bytes:
     return headers + relaxed_field(b"DKIM-Signature: " + template.encode())
 
 
-def finish(template: str, signature: bytes, width: int = 76) -> bytes:
-    """The complete field: ``template`` (ending in ``b=``) with the signature folded in."""
+def finish(
+    template: str, signature: bytes, width: int = 76, *, name: str = "DKIM-Signature"
+) -> bytes:
+    """The complete field: ``template`` (ending in ``b=``) with the signature folded in;
+    ``name`` is the field's (ARC's signatures are built the same way, RFC 8617 §4.1)."""
     value = base64.b64encode(signature).decode()
-    lines = [f"DKIM-Signature: {template}"]
+    lines = [f"{name}: {template}"]
     room = width - len(lines[-1].rsplit("\r\n", 1)[-1])
     lines[-1] += value[:room]
     value = value[room:]
@@ -192,13 +195,13 @@ def template_for(key: SigningKey, names: Sequence[str], bh: str, timestamp: int)
     return (
         f"v=1; a={key.algorithm}; c=relaxed/relaxed; d={key.domain};\r\n"
         f" s={key.selector}; t={timestamp};\r\n"
-        f" h={_fold_list(names)};\r\n"
+        f" h={fold_list(names)};\r\n"
         f" bh={bh};\r\n"
         " b="
     )
 
 
-def _fold_list(names: Sequence[str], width: int = 70) -> str:
+def fold_list(names: Sequence[str], width: int = 70) -> str:
     """``a:b:c`` folded after a colon where a line would grow past ``width`` (FWS is allowed
     around the colons of ``h=``, RFC 6376 §3.5)."""
     lines = [""]
