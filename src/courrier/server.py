@@ -21,7 +21,7 @@ from courrier.config import Settings
 from courrier.imap.server import IMAPServer
 from courrier.mailauth.inbound import InboundAuth
 from courrier.mailauth.reportin import ReportInbox
-from courrier.mailauth.signing import Signer
+from courrier.mailauth.signing import Sealer, Signer
 from courrier.pop3.server import MaildropLocks, POP3Server
 from courrier.queue.runner import QueueRunner
 from courrier.security.certificates import describe, ensure_certificate, server_context
@@ -59,8 +59,16 @@ def listeners(services: Services) -> list[Listener]:
     settings, store, tls = services.settings, services.store, services.tls
     queued = services.queue.wake
     auth = InboundAuth(settings) if settings.mailauth.enabled else None
+    sealer = Sealer(store, auth.authserv_id) if auth is not None else None
     mx = SMTPServer(
-        settings, store, tls, submission=False, queued=queued, auth=auth, reports=services.reports
+        settings,
+        store,
+        tls,
+        submission=False,
+        queued=queued,
+        auth=auth,
+        reports=services.reports,
+        sealer=sealer,
     )
     signer = Signer(store)
     submission = SMTPServer(settings, store, tls, submission=True, queued=queued, signer=signer)

@@ -16,11 +16,16 @@ import time
 from pathlib import Path
 
 import authres
+import dkim
 import pytest
 
+from courrier import provisioning
 from courrier.dns.records import recommended_records
+from courrier.dns.resolver import make_resolver
 from courrier.mailauth import keys
+from courrier.mailauth.arc import verify_arc
 from tests.queue.helpers import queue_empty, submit, two_servers
+from tests.queue.test_dkim_delivery import dns_lookup
 from tests.support.dnsstub import DNSStub
 from tests.support.server import Running, inbox
 
@@ -45,13 +50,13 @@ def records(policy: str) -> dict[str, list[str]]:
     }
 
 
-async def publish_dkim(a: Running, stub: DNSStub) -> None:
+async def publish_dkim(a: Running, stub: DNSStub, domain: str = "example.org") -> None:
     """What A's operator publishes from `courrier domain dns example.org`."""
-    found = await a.store.list_dkim_keys("example.org")
+    found = await a.store.list_dkim_keys(domain)
     state = keys.states(found, int(time.time()))
     published = recommended_records(
-        "example.org",
-        "mx.example.org",
+        domain,
+        f"mx.{domain}",
         [(keys.record_name(k), keys.record_value(k), state[k.id]) for k in found],
     )
     for record in published:
@@ -155,3 +160,30 @@ async def test_a_spoofed_from_is_refused_under_reject(tmp_path: Path, setting: s
             await asyncio.to_thread(spoof, b, MESSAGE)
             assert len(await inbox(b.store, "carol@b.test", "Junk")) == 1
         assert await inbox(b.store, "carol@b.test") == []
+
+
+async def test_mail_forwarded_by_an_alias_leaves_arc_sealed(tmp_path: Path) -> None:
+    """B forwards list@b.test to another server: the queued copy carries B's ARC set, which
+    tells the next receiver that SPF, DKIM and DMARC passed here (RFC 8617)."""
+    stub = DNSStub(records("reject"))
+    async with two_servers(tmp_path, stub) as (a, b):
+        await provisioning.add_alias(b.store, "list@b.test", ["dave@c.test"])
+        await publish_dkim(a, stub)
+        await publish_dkim(b, stub, "b.test")
+        content = MESSAGE.replace(b"To: Carol <carol@b.test>", b"To: list@b.test")
+        await submit(a, ["list@b.test"], content)
+        await queue_empty(a)
+        (queued,) = await b.store.list_queue()
+        forwarded = await b.store.read_queued_by_id(queued.queue_id)
+        assert forwarded is not None
+        head = forwarded.split(b"\r\n\r\n")[0]
+        assert b"ARC-Seal: i=1; a=rsa-sha256; cv=none; d=b.test" in head.replace(b"\r\n\t", b" ")
+        assert b"ARC-Authentication-Results: i=1; mx.b.test;" in head
+        assert b"dmarc=pass" in head and b"spf=pass" in head
+        resolver = make_resolver(b.server.settings, timeout=2)
+        chain = await verify_arc(forwarded, resolver)
+        assert (chain.result, chain.sealers) == ("pass", ("b.test",))
+        # The independent verifier agrees.
+        lookup = dns_lookup(b.server.settings.dns.resolvers[0])
+        cv, _, why = await asyncio.to_thread(dkim.arc_verify, forwarded, dnsfunc=lookup)
+        assert cv == b"pass", why

@@ -100,13 +100,15 @@ async def deliver(
     account_id: int | None = None,
     sent_copy: bool = False,
     verdict: AuthVerdict | None = None,
+    forward_headers: bytes = b"",
 ) -> list[tuple[LocalRecipient, Appended | StoreError]]:
     """Store ``raw`` once for every recipient's account (each account once), queue it for the
     ``remote`` recipients and, with ``sent_copy``, file it (seen) in the Sent mailbox of the
     sender's account ``account_id``, all in one transaction; returns each account's first
     recipient with its outcome. With a ``verdict`` of the inbound checks, its header fields
     go in front of each local copy, the copies go to Junk when it says so, and its DMARC
-    report row is counted in the same transaction."""
+    report row is counted in the same transaction. ``forward_headers`` (an ARC set) go in
+    front of the queued copy."""
     targets: list[Target] = []
     delivered: list[LocalRecipient] = []
     seen: set[int] = set()
@@ -136,7 +138,8 @@ async def deliver(
             queue_id=trace.queue_id,
             sender=sender,
             recipients=tuple(remote),
-            prefix=trace.received(remote[0].address if len(remote) == 1 else None).encode(),
+            prefix=forward_headers
+            + trace.received(remote[0].address if len(remote) == 1 else None).encode(),
             envid=params.envid,
             ret=params.ret,
             body=params.body,

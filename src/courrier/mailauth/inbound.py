@@ -47,6 +47,8 @@ class Verdict:
     report: DmarcRow | None
     #: The content as it is to be stored: without forged Authentication-Results.
     message: bytes
+    #: Our Authentication-Results on one line, for the ARC-Authentication-Results of a seal.
+    payload: str
 
     def summary(self) -> str:
         """One log line: ``spf=pass dkim=pass dmarc=pass (p=none) arc=none``."""
@@ -123,6 +125,7 @@ class InboundAuth:
             action,
             report,
             authresults.strip_forged(message, self.authserv_id),
+            authresults.payload(self.authserv_id, found),
         )
 
     async def _dmarc(

@@ -23,7 +23,7 @@ from courrier.config import Settings
 from courrier.delivery.local import AuthVerdict, LocalRecipient, MailParams, Trace, deliver
 from courrier.mailauth.inbound import JUNK, REJECT, InboundAuth
 from courrier.mailauth.reportin import ReportInbox
-from courrier.mailauth.signing import Signer
+from courrier.mailauth.signing import Sealer, Signer
 from courrier.mailauth.spf import SPFResult
 from courrier.security import sasl
 from courrier.security.limits import ConnectionLimits, ReadTimeout
@@ -78,6 +78,7 @@ class SMTPServer:
         signer: Signer | None = None,
         auth: InboundAuth | None = None,
         reports: ReportInbox | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -91,6 +92,8 @@ class SMTPServer:
         self.auth = auth
         #: Reads the DMARC and TLS reports that arrive for our domains (None: not read).
         self.reports = reports
+        #: ARC-seals what the MX forwards for our aliases (None: not sealed).
+        self.sealer = sealer
         self.limits = ConnectionLimits(
             settings.smtp.max_connections_per_ip, settings.smtp.max_connections
         )
@@ -261,6 +264,7 @@ class SMTPServer:
         submitted = self.submission and session.account is not None
         data = event.data
         verdict = None
+        sealed = b""
         if session.spf is not None and self.auth is not None:
             try:
                 checked = await self.auth.check(
@@ -288,6 +292,15 @@ class SMTPServer:
                 )
             data = checked.message
             verdict = AuthVerdict(checked.headers, checked.action == JUNK, checked.report)
+            if remote and self.sealer is not None:
+                # Forwarded by an alias of ours: sealed in the alias's domain (RFC 8617 §5.1).
+                forwarding = next(r for r, d in session.recipients if d.remote)
+                sealed = await self.sealer.seal(
+                    data,
+                    domain=forwarding.address.rpartition("@")[2].lower(),
+                    chain=checked.arc,
+                    authentication_results=checked.payload,
+                )
         try:
             if submitted and self.signer is not None:
                 data = await self.signer.sign(data)
@@ -305,6 +318,7 @@ class SMTPServer:
                 # would file one too, and a retry is rare enough.
                 sent_copy=submitted and self.settings.smtp.sent_copy,
                 verdict=verdict,
+                forward_headers=sealed,
             )
         except StorageFull as exc:
             log.warning("%s: status=deferred (%s)", session.queue_id, exc)
