@@ -21,6 +21,7 @@ from courrier.config import Settings
 from courrier.imap.server import IMAPServer
 from courrier.mailauth.inbound import InboundAuth
 from courrier.mailauth.reportin import ReportInbox
+from courrier.mailauth.reporting import ReportScheduler
 from courrier.mailauth.signing import Sealer, Signer
 from courrier.pop3.server import MaildropLocks, POP3Server
 from courrier.queue.runner import QueueRunner
@@ -96,7 +97,8 @@ class Server:
         self.settings = settings
         self.store: Store | None = None
         self._servers: list[asyncio.Server] = []
-        self._queue: asyncio.Task[None] | None = None
+        #: The queue runner and the report scheduler, cancelled at close.
+        self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self.bound: list[tuple[str, str, int]] = []
         self.reports: ReportInbox | None = None
@@ -137,7 +139,10 @@ class Server:
                 log.info("listening: %s on %s port %d", listener.name, address, port)
 
         if settings.queue.deliver:
-            self._queue = asyncio.create_task(runner.run(), name="courrier-queue")
+            self._tasks.append(asyncio.create_task(runner.run(), name="courrier-queue"))
+        if settings.mailauth.reports:
+            reports = ReportScheduler(settings, self.store, runner.wake)
+            self._tasks.append(asyncio.create_task(reports.run(), name="courrier-reports"))
 
     def stop(self) -> None:
         self._stopping.set()
@@ -151,11 +156,12 @@ class Server:
         for server in self._servers:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), timeout=10)
-        if self._queue is not None:
-            # Deliveries in flight are dropped: their leases end and they are tried again.
-            self._queue.cancel()
+        for task in self._tasks:
+            # Deliveries in flight are dropped: their leases end and they are tried again; a
+            # report being sent is sent by the next run (it is claimed only once queued).
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._queue
+                await task
         if self.store is not None:
             await self.store.close()
         log.info("stopped")

@@ -12,12 +12,17 @@ from pathlib import Path
 
 import pytest
 
+from courrier import config, provisioning
 from courrier.cli import report as report_cli
+from courrier.mailauth.dmarc import Policy, evaluate, parse_record, report_row
 from courrier.mailauth.reportin import find_reports, ingest
-from courrier.store import Store
+from courrier.mailauth.spf import SPFResult
+from courrier.store import Store, Target
 from tests.cli.test_cli import courrier
 from tests.mailauth import reportmail
+from tests.store.helpers import make_message
 from tests.support.pgcluster import PostgresCluster
+from tests.support.server import inbox
 
 
 @dataclass
@@ -162,3 +167,47 @@ def test_show_prints_no_control_characters(capsys: pytest.CaptureFixture[str]) -
     assert "\x1b" not in out and "\x07" not in out and "\r" not in out
     assert "  policy: mode: enforce??[2K" in out
     assert "sessions to ?]0;owned?mx.example.org [203.0.113.25]" in out
+
+
+async def test_report_send(location: Location) -> None:
+    """`courrier report send --day D` sends the day's aggregate report once; a report to one
+    of our own domains lands in the mailbox at once."""
+    store = await location.open()
+    async with store:
+        settings = config.load(env={}, overrides={"server.hostname": "mx.example.org"})
+        await provisioning.add_domain(store, "example.org")
+        await provisioning.add_user(store, settings, "bob@example.org", "a long passphrase, really")
+        bob = await store.get_account("bob@example.org")
+        assert bob is not None
+        inbox_id = await store.directory.mailbox_id(bob.id, "INBOX")
+        assert inbox_id is not None
+        p = Policy("example.org", parse_record("v=DMARC1; p=reject; rua=mailto:bob@example.org"))
+        spf = SPFResult("fail", "mailfrom", "spoof.test", "x@spoof.test", "")
+        outcome = evaluate("example.org", p, spf, [])
+        row = report_row(
+            outcome,
+            day="2026-05-09",
+            source_ip="192.0.2.7",
+            envelope_from="spoof.test",
+            envelope_to="example.org",
+            spf=spf,
+            dkim=[],
+        )
+        for n in range(3):
+            await store.deliver(make_message(n), [Target(inbox_id)], dmarc=row)
+
+    code, out, err = location.run("report", "send", "--day", "2026-05-09")
+    assert code == 0, err
+    assert re.fullmatch(
+        r"dmarc report about example\.org queued for bob@example\.org \(report \d+\)\n", out
+    )
+    code, out, _ = location.run("report", "send", "--day", "2026-05-09")
+    assert (code, out) == (0, "No reports to send for 2026-05-09 (none due, or already sent).\n")
+    code, out, _ = location.run("report", "list", "--direction", "sent", "--json")
+    (sent,) = json.loads(out)
+    assert (sent["kind"], sent["domain"]) == ("dmarc", "example.org")
+    assert location.run("report", "send", "--day", "May 9")[0] == 2
+    store = await location.open()
+    async with store:
+        mail = await inbox(store, "bob@example.org")
+    assert len(mail) == 4 and b"Report Domain: example.org" in mail[-1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from courrier.cli.common import (
     FAILURE,
     OK,
+    USAGE,
     Subparsers,
     command,
     command_group,
@@ -24,7 +26,10 @@ from courrier.cli.common import (
     print_json,
     print_table,
 )
+from courrier.mailauth import reporting
 from courrier.store.reports import Report
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 _KINDS = {"dmarc": "DMARC aggregate report", "tlsrpt": "SMTP TLS report"}
 # What other servers wrote is printed with its control characters (which a terminal would obey:
@@ -62,6 +67,12 @@ def add_commands(group: Subparsers) -> None:
     showing.add_argument("id", type=int, metavar="ID", help="the report's id (see report list)")
     showing.add_argument(
         "--raw", action="store_true", help="print the report itself (its XML or JSON text)"
+    )
+    sending = command(
+        group, "send", "send a day's DMARC and TLS reports now (not sent yet)", send, json=True
+    )
+    sending.add_argument(
+        "--day", metavar="YYYY-MM-DD", help="the UTC day to report (default: yesterday)"
     )
 
 
@@ -125,6 +136,24 @@ def _as_json(report: Report, *, content: bool = False) -> dict[str, Any]:
     if content:
         value["content"] = report.content
     return value
+
+
+async def send(args: argparse.Namespace) -> int:
+    day = args.day or reporting.previous_day(time.time())
+    if not _DAY.fullmatch(day):
+        print(f"courrier: {day!r} is not a day (YYYY-MM-DD).", file=sys.stderr)
+        return USAGE
+    settings, store = await open_from_args(args)
+    async with store:
+        sent = await reporting.send_day(settings, store, day)
+    if args.json:
+        print_json([_as_json(r) for r in sent])
+    elif not sent:
+        print(f"No reports to send for {day} (none due, or already sent).")
+    for report in [] if args.json else sent:
+        to = ", ".join(summary_of(report).get("to", []))
+        print(f"{report.kind} report about {report.domain} queued for {to} (report {report.id})")
+    return OK
 
 
 async def list_(args: argparse.Namespace) -> int:
