@@ -10,6 +10,9 @@ under ``p=quarantine``, or is refused under ``p=reject``; a body altered after s
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
+import gzip
 import json
 import smtplib
 import time
@@ -24,6 +27,8 @@ from courrier.dns.records import recommended_records
 from courrier.dns.resolver import make_resolver
 from courrier.mailauth import keys
 from courrier.mailauth.arc import verify_arc
+from courrier.mailauth.reporting import send_day
+from tests.mailauth.test_aggregate import SCHEMA
 from tests.queue.helpers import queue_empty, submit, two_servers
 from tests.queue.test_dkim_delivery import dns_lookup
 from tests.support.dnsstub import DNSStub
@@ -46,7 +51,9 @@ def records(policy: str) -> dict[str, list[str]]:
         "mx.b.test A": ["127.0.0.3"],
         # A's mail leaves from 127.0.0.1 (the kernel's choice towards 127.0.0.3).
         "example.org TXT": ['"v=spf1 ip4:127.0.0.1 ip4:127.0.0.2 -all"'],
-        "_dmarc.example.org TXT": [f'"v=DMARC1; p={policy}; rua=mailto:dmarc@example.org"'],
+        "_dmarc.example.org TXT": [f'"v=DMARC1; p={policy}; rua=mailto:dmarc@reports.test"'],
+        # RFC 7489 §7.1: reports.test agrees to take example.org's reports.
+        "example.org._report._dmarc.reports.test TXT": ['"v=DMARC1"'],
     }
 
 
@@ -109,6 +116,20 @@ async def test_mail_from_a_passes_every_check_at_b(tmp_path: Path) -> None:
         record = json.loads(row.record)
         assert (row.policy_domain, row.count) == ("example.org", 1)
         assert (record["dkim"], record["spf"], record["disposition"]) == ("pass", "pass", "none")
+        # B's aggregate report for the day: queued for reports.test, valid by the schema.
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        (sent,) = await send_day(b.server.settings, b.store, day)
+        assert (sent.kind, sent.domain) == ("dmarc", "example.org")
+        (queued,) = await b.store.list_queue()
+        assert [r.recipient for r in queued.recipients] == ["dmarc@reports.test"]
+        report = await b.store.read_queued_by_id(queued.queue_id)
+        assert report is not None
+        parsed = email.message_from_bytes(report, policy=email.policy.default)
+        (part,) = [p for p in parsed.walk() if p.get_filename()]
+        xml = gzip.decompress(part.get_payload(decode=True))
+        SCHEMA.validate(xml.decode())
+        assert b"<header_from>example.org</header_from>" in xml
+        assert b"<count>1</count>" in xml and b"<disposition>none</disposition>" in xml
 
 
 async def test_a_body_altered_after_signing_fails_dkim(tmp_path: Path) -> None:
