@@ -138,6 +138,9 @@ class TLSSettings:
 class DNSSettings:
     #: Resolvers used for outbound mail and checks, each ``host[:port]``; empty: the system's.
     resolvers: list[str] = field(default_factory=list)
+    #: This server's public addresses: the A/AAAA records of ``server.hostname`` in the zone
+    #: we serve when the name is inside it.
+    host_addresses: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,9 @@ class ListenersSettings:
     imaps: ListenerSettings = field(default_factory=ListenerSettings)
     pop3: ListenerSettings = field(default_factory=ListenerSettings)
     pop3s: ListenerSettings = field(default_factory=ListenerSettings)
-    dns: ListenerSettings = field(default_factory=ListenerSettings)
+    #: The authoritative DNS server for our domains: off until asked for (port 53 is often
+    #: taken by a local resolver).
+    dns: ListenerSettings = field(default_factory=lambda: ListenerSettings(enabled=False))
     http: ListenerSettings = field(default_factory=ListenerSettings)
     https: ListenerSettings = field(default_factory=ListenerSettings)
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from courrier import provisioning
 from courrier.config import Settings
+from courrier.dns.server import DNSServer
+from courrier.dns.zonedata import ZoneBuilder
 from courrier.imap.server import IMAPServer
 from courrier.mailauth.inbound import InboundAuth
 from courrier.mailauth.reportin import ReportInbox
@@ -102,6 +104,8 @@ class Server:
         self._stopping = asyncio.Event()
         self.bound: list[tuple[str, str, int]] = []
         self.reports: ReportInbox | None = None
+        self.dns: DNSServer | None = None
+        self._transports: list[asyncio.BaseTransport] = []
 
     async def start(self) -> None:
         settings = self.settings
@@ -138,11 +142,33 @@ class Server:
                 self.bound.append((listener.name, address, port))
                 log.info("listening: %s on %s port %d", listener.name, address, port)
 
+        if settings.listeners.dns.enabled:
+            await self._serve_dns()
         if settings.queue.deliver:
             self._tasks.append(asyncio.create_task(runner.run(), name="courrier-queue"))
         if settings.mailauth.reports:
             reports = ReportScheduler(settings, self.store, runner.wake)
             self._tasks.append(asyncio.create_task(reports.run(), name="courrier-reports"))
+
+    async def _serve_dns(self) -> None:
+        """The authoritative DNS server: UDP and TCP on each address (RFC 7766)."""
+        settings, store = self.settings, self.store
+        assert store is not None
+        builder = ZoneBuilder(settings.server.hostname, settings.dns.host_addresses)
+        dns_server = self.dns = DNSServer(store, builder)
+        await dns_server.refresh()
+        port = settings.port("dns")
+        loop = asyncio.get_running_loop()
+        for address in settings.addresses("dns"):
+            transport, _ = await loop.create_datagram_endpoint(
+                dns_server.udp, local_addr=(address, port), reuse_port=False
+            )
+            self._transports.append(transport)
+            server = await asyncio.start_server(dns_server.handle_tcp, address, port)
+            self._servers.append(server)
+            self.bound.append(("dns", address, port))
+            log.info("listening: dns on %s port %d (UDP and TCP)", address, port)
+        self._tasks.append(asyncio.create_task(dns_server.keep_fresh(), name="courrier-dns"))
 
     def stop(self) -> None:
         self._stopping.set()
@@ -151,6 +177,8 @@ class Server:
         await self._stopping.wait()
 
     async def close(self) -> None:
+        for transport in self._transports:
+            transport.close()
         for server in self._servers:
             server.close()
         for server in self._servers:

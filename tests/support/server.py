@@ -24,7 +24,7 @@ def free_offset(addresses: Sequence[str] = ("127.0.0.1",)) -> int:
     """A port offset whose mail ports are free on each of ``addresses``."""
     for offset in range(21000, 60000, 97):
         ok = True
-        for port, address in itertools.product((25, 587, 465, 143, 993, 110, 995), addresses):
+        for port, address in itertools.product((25, 587, 465, 143, 993, 110, 995, 53), addresses):
             with socket.socket() as s:
                 try:
                     s.bind((address, port + offset))

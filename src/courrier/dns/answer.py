@@ -1,0 +1,159 @@
+"""The authoritative answer to a DNS query, sans-IO: query bytes in, response bytes out.
+
+:class:`Authority` holds the zones we serve and answers from them alone (RFC 1034 §4.3.2):
+authoritative answers with the AA bit, CNAMEs followed inside our zones, delegations with glue,
+NXDOMAIN and NODATA with the SOA in the authority section for negative caching (RFC 2308 §3).
+A name outside our zones is REFUSED: this is never a resolver, so never an open one. EDNS(0)
+(RFC 6891) is answered with our payload size; over UDP an answer that does not fit is cut to its
+header with TC set (RFC 1035 §4.2.1) and the client asks again over TCP. ``ANY`` gets one
+RRset (RFC 8482 §4.1). Client subnet options are ignored (not echoed): answers do not depend on
+who asks.
+"""
+
+from __future__ import annotations
+
+import dns.edns
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+from courrier.dns.zone import Outcome, Zone
+
+#: Our EDNS payload size (the DNS flag day 2020 value: no fragmentation).
+PAYLOAD = 1232
+#: Without EDNS a UDP message is at most 512 octets (RFC 1035 §2.3.4).
+CLASSIC = 512
+#: CNAMEs followed for one answer before giving up.
+MAX_CHAIN = 8
+
+
+class Authority:
+    """The zones served, by origin; replaced whole when one changes."""
+
+    def __init__(self, zones: list[Zone] | None = None) -> None:
+        self.zones: dict[dns.name.Name, Zone] = {z.origin: z for z in zones or []}
+
+    def replace(self, zones: list[Zone]) -> None:
+        self.zones = {z.origin: z for z in zones}
+
+    def zone_for(self, name: dns.name.Name) -> Zone | None:
+        """The zone with the longest origin that contains ``name``."""
+        while True:
+            zone = self.zones.get(name)
+            if zone is not None:
+                return zone
+            if name == dns.name.root:
+                return None
+            name = name.parent()
+
+    def respond(self, wire: bytes, *, tcp: bool = False) -> bytes | None:
+        """The response to ``wire``; None when nothing is to be sent (a response, or too
+        short to have a header to answer)."""
+        try:
+            query = dns.message.from_wire(wire)
+        except dns.message.BadEDNS:
+            return _error_from_header(wire, dns.rcode.FORMERR)
+        except dns.exception.DNSException:
+            return _error_from_header(wire, dns.rcode.FORMERR)
+        if query.flags & dns.flags.QR:
+            return None  # never answer an answer (reflection loops)
+        response = self._answer(query)
+        limit = 65535 if tcp else _udp_limit(query)
+        try:
+            return response.to_wire(max_size=limit)
+        except dns.exception.TooBig:
+            response.answer, response.authority, response.additional = [], [], []
+            response.flags |= dns.flags.TC
+            return response.to_wire(max_size=limit)
+
+    def _answer(self, query: dns.message.Message) -> dns.message.Message:
+        response = dns.message.make_response(query, our_payload=PAYLOAD)
+        response.flags &= ~dns.flags.RA
+        if query.edns > 0:
+            response.use_edns(0, payload=PAYLOAD)
+            response.set_rcode(dns.rcode.BADVERS)  # RFC 6891 §6.1.3
+            return response
+        if query.opcode() != dns.opcode.QUERY:
+            response.set_rcode(dns.rcode.NOTIMP)
+            return response
+        if len(query.question) != 1:
+            response.set_rcode(dns.rcode.FORMERR)
+            return response
+        question = query.question[0]
+        if question.rdclass != dns.rdataclass.IN:
+            response.set_rcode(dns.rcode.REFUSED)
+            return response
+        zone = self.zone_for(question.name)
+        if zone is None:
+            response.set_rcode(dns.rcode.REFUSED)
+            return response
+        if question.rdtype in (dns.rdatatype.AXFR, dns.rdatatype.IXFR):
+            response.set_rcode(dns.rcode.REFUSED)  # zone transfers: to listed secondaries only
+            return response
+        response.flags |= dns.flags.AA
+        qtype: int = question.rdtype
+        if qtype == dns.rdatatype.ANY:
+            qtype = _any_type(zone, question.name)
+        self._resolve(response, zone, question.name, qtype)
+        return response
+
+    def _resolve(
+        self, response: dns.message.Message, zone: Zone, qname: dns.name.Name, qtype: int
+    ) -> None:
+        for _ in range(MAX_CHAIN):
+            found = zone.find(qname, qtype)
+            if found.outcome is Outcome.ANSWER:
+                assert found.rrset is not None
+                response.answer.append(found.rrset)
+                return
+            if found.outcome is Outcome.CNAME:
+                assert found.rrset is not None
+                response.answer.append(found.rrset)
+                if qtype == dns.rdatatype.CNAME:
+                    return
+                target = found.rrset[0].target
+                next_zone = self.zone_for(target)
+                if next_zone is None:
+                    return  # the client follows it elsewhere
+                zone, qname = next_zone, target
+                continue
+            if found.outcome is Outcome.DELEGATION:
+                assert found.rrset is not None
+                response.flags &= ~dns.flags.AA  # RFC 1034 §4.3.2 step 3b: a referral
+                response.authority.append(found.rrset)
+                response.additional.extend(found.glue)
+                return
+            if found.outcome is Outcome.NXDOMAIN:
+                # RFC 6604 §3: after a CNAME too, the rcode tells about the last name.
+                response.set_rcode(dns.rcode.NXDOMAIN)
+            soa = dns.rrset.from_rdata_list(zone.origin, zone.negative_ttl(), list(zone.soa))
+            response.authority.append(soa)
+            return
+
+
+def _any_type(zone: Zone, name: dns.name.Name) -> int:
+    """RFC 8482 §4.1: one RRset of those at the name stands for all."""
+    for owner, rdtype in zone.rrsets:
+        if owner == name:
+            return rdtype
+    return dns.rdatatype.SOA if name == zone.origin else dns.rdatatype.A
+
+
+def _udp_limit(query: dns.message.Message) -> int:
+    if query.edns < 0:
+        return CLASSIC
+    return max(CLASSIC, min(query.payload, PAYLOAD))
+
+
+def _error_from_header(wire: bytes, rcode: int) -> bytes | None:
+    """A bare error response echoing the query's id (RFC 1035 §4.1.1), if there is one."""
+    if len(wire) < 12 or wire[2] & 0x80:
+        return None
+    flags = 0x8000 | (wire[2] & 0x79) << 8 | (wire[3] & 0x10)  # QR, opcode, RD; CD
+    return wire[:2] + (flags | rcode).to_bytes(2, "big") + bytes(8)

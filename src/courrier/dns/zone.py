@@ -1,0 +1,149 @@
+"""One authoritative zone in memory: its records by owner name and type, ready to answer from.
+
+A zone is built whole (from the records of a hosted domain, :mod:`courrier.dns.zonedata`) and
+replaced whole when they change, never edited in place, so a lookup never sees half a change.
+:meth:`Zone.find` is RFC 1034 §4.3.2's algorithm for one zone: the exact name, a CNAME at it,
+a delegation on the way down (NS below the apex, with glue), a wildcard at the closest
+encloser (RFC 4592), or the proof of absence (NXDOMAIN or NODATA, told with the SOA).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import dns.name
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+Key = tuple[dns.name.Name, int]
+
+
+class Outcome(enum.Enum):
+    ANSWER = "answer"
+    CNAME = "cname"
+    DELEGATION = "delegation"
+    NODATA = "nodata"
+    NXDOMAIN = "nxdomain"
+
+
+@dataclass(slots=True)
+class Found:
+    outcome: Outcome
+    #: The answer (or the CNAME), or the delegation's NS set.
+    rrset: dns.rrset.RRset | None = None
+    #: Addresses of in-zone name servers of a delegation (glue, RFC 1034 §4.2.1).
+    glue: list[dns.rrset.RRset] = field(default_factory=list)
+
+
+class ZoneError(ValueError):
+    """The records do not make a valid zone (a CNAME beside other data, no SOA…)."""
+
+
+class Zone:
+    def __init__(self, origin: dns.name.Name, rrsets: Iterable[dns.rrset.RRset]) -> None:
+        self.origin = origin
+        self.rrsets: dict[Key, dns.rrset.RRset] = {}
+        #: Every owner name, and every name between an owner and the apex (empty
+        #: non-terminals exist too: RFC 8020, NODATA rather than NXDOMAIN).
+        self.names: set[dns.name.Name] = {origin}
+        for rrset in rrsets:
+            if not rrset.name.is_subdomain(origin):
+                raise ZoneError(f"{rrset.name} is outside the zone {origin}")
+            key = (rrset.name, rrset.rdtype)
+            if key in self.rrsets:
+                old = self.rrsets[key]
+                rrset = dns.rrset.from_rdata_list(
+                    rrset.name, min(old.ttl, rrset.ttl), [*old, *rrset]
+                )
+            self.rrsets[key] = rrset
+            name = rrset.name
+            while name != origin:
+                self.names.add(name)
+                name = name.parent()
+        soa = self.rrsets.get((origin, dns.rdatatype.SOA))
+        if soa is None:
+            raise ZoneError(f"the zone {origin} has no SOA record")
+        self.soa: dns.rrset.RRset = soa
+        for (name, rdtype), _ in self.rrsets.items():
+            others = {t for n, t in self.rrsets if n == name} - {rdtype}
+            if rdtype == dns.rdatatype.CNAME and others:
+                # RFC 1034 §3.6.2: a CNAME is alone at its name.
+                raise ZoneError(f"{name} has a CNAME and other records")
+        #: Names below the apex with NS records: the zone's cuts (delegated subdomains).
+        self.cuts = {
+            name for name, rdtype in self.rrsets if rdtype == dns.rdatatype.NS and name != origin
+        }
+
+    @property
+    def serial(self) -> int:
+        return int(self.soa[0].serial)
+
+    def negative_ttl(self) -> int:
+        """RFC 2308 §5: the SOA's own TTL or its minimum, whichever is less."""
+        return min(self.soa.ttl, int(self.soa[0].minimum))
+
+    def find(self, qname: dns.name.Name, qtype: int) -> Found:
+        cut = self._cut_above(qname)
+        if cut is not None and not (cut == qname and qtype == dns.rdatatype.DS):
+            ns = self.rrsets[(cut, dns.rdatatype.NS)]
+            return Found(Outcome.DELEGATION, ns, self._glue(ns))
+        exact = self._at(qname, qtype)
+        if exact is not None:
+            return exact
+        if qname in self.names:
+            return Found(Outcome.NODATA)
+        # RFC 4592 §3.3.1: the wildcard child of the closest encloser.
+        encloser = qname.parent()
+        while encloser not in self.names:
+            encloser = encloser.parent()
+        wildcard = dns.name.Name((b"*", *encloser.labels))
+        if wildcard in self.names:
+            found = self._at(wildcard, qtype)
+            if found is None:
+                return Found(Outcome.NODATA)
+            assert found.rrset is not None
+            synthesized = dns.rrset.from_rdata_list(qname, found.rrset.ttl, list(found.rrset))
+            return Found(found.outcome, synthesized)
+        return Found(Outcome.NXDOMAIN)
+
+    def _at(self, name: dns.name.Name, qtype: int) -> Found | None:
+        rrset = self.rrsets.get((name, qtype))
+        if rrset is not None:
+            return Found(Outcome.ANSWER, rrset)
+        cname = self.rrsets.get((name, dns.rdatatype.CNAME))
+        if cname is not None:
+            return Found(Outcome.CNAME, cname)
+        return None
+
+    def _cut_above(self, qname: dns.name.Name) -> dns.name.Name | None:
+        """The highest delegation point at or above ``qname``, if any."""
+        if not self.cuts:
+            return None
+        found = None
+        name = qname
+        while name != self.origin and name.is_subdomain(self.origin):
+            if name in self.cuts:
+                found = name
+            name = name.parent()
+        return found
+
+    def _glue(self, ns: dns.rrset.RRset) -> list[dns.rrset.RRset]:
+        glue = []
+        for rdata in ns:
+            target = rdata.target
+            if target.is_subdomain(self.origin):
+                for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                    found = self.rrsets.get((target, rdtype))
+                    if found is not None:
+                        glue.append(found)
+        return glue
+
+
+def rrset(name: str, ttl: int, rdtype: str, *values: str) -> dns.rrset.RRset:
+    """An IN rrset from zone-file text."""
+    return dns.rrset.from_text_list(
+        dns.name.from_text(name), ttl, dns.rdataclass.IN, rdtype, list(values)
+    )
