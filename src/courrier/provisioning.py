@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import email_validator
 
 from courrier.config import ConfigError, Settings, parse_hostport
+from courrier.dns.records import Record, recommended_records
 from courrier.mailauth import keys as dkim_keys
 from courrier.security import passwords, sasl
 from courrier.store import Account, Alias, DkimKey, Domain, NotFound, Relay, Store
@@ -143,6 +144,21 @@ async def set_domain_relay(
     except NotFound as exc:
         raise InvalidInput(f"The domain {domain} is not hosted here.") from exc
     return relay
+
+
+async def domain_records(
+    store: Store, name: str, hostname: str, now: int | None = None
+) -> list[Record]:
+    """The DNS records ``name`` should publish (``courrier domain dns``, and the zone we serve):
+    the recommended ones with every DKIM key that must be published now."""
+    now = int(time.time()) if now is None else now
+    found = await store.list_dkim_keys(name)
+    state = dkim_keys.states(found, now)
+    dkim = [
+        (dkim_keys.record_name(k), dkim_keys.record_value(k), state[k.id])
+        for k in dkim_keys.published(found, now)
+    ]
+    return recommended_records(name, hostname, dkim)
 
 
 async def remove_domain(store: Store, name: str, *, force: bool = False) -> int:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from courrier import provisioning
 from courrier.config import Settings
+from courrier.dns.records import Record
 from courrier.dns.server import DNSServer
 from courrier.dns.zonedata import ZoneBuilder
 from courrier.imap.server import IMAPServer
@@ -154,7 +155,12 @@ class Server:
         """The authoritative DNS server: UDP and TCP on each address (RFC 7766)."""
         settings, store = self.settings, self.store
         assert store is not None
-        builder = ZoneBuilder(settings.server.hostname, settings.dns.host_addresses)
+        hostname = settings.server.hostname
+
+        async def records_of(domain: str) -> list[Record]:
+            return await provisioning.domain_records(store, domain, hostname)
+
+        builder = ZoneBuilder(hostname, records_of, settings.dns.host_addresses)
         dns_server = self.dns = DNSServer(store, builder)
         await dns_server.refresh()
         port = settings.port("dns")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 from courrier import provisioning
 from courrier.cli.common import (
@@ -16,8 +15,6 @@ from courrier.cli.common import (
     print_table,
     read_password_stdin,
 )
-from courrier.dns.records import recommended_records
-from courrier.mailauth import keys as dkim_keys
 
 
 def register(sub: Subparsers) -> None:
@@ -84,14 +81,7 @@ async def dns(args: argparse.Namespace) -> int:
     async with store:
         if await store.get_domain(name) is None:
             raise provisioning.InvalidInput(f"The domain {name} is not hosted here.")
-        keys = await store.list_dkim_keys(name)
-    now = int(time.time())
-    state = dkim_keys.states(keys, now)
-    dkim = [
-        (dkim_keys.record_name(k), dkim_keys.record_value(k), state[k.id])
-        for k in dkim_keys.published(keys, now)
-    ]
-    records = recommended_records(name, settings.server.hostname, dkim)
+        records = await provisioning.domain_records(store, name, settings.server.hostname)
     if args.json:
         print_json([r.as_json() for r in records])
         return OK

@@ -1,5 +1,5 @@
-"""The zones of our domains, built from what the store knows: the records courrier recommends
-(:mod:`courrier.dns.records`: MX, SPF, DKIM, DMARC, SRV, autoconfig) with the SOA and NS that
+"""The zones of our domains, built from the records each publishes (what courrier recommends,
+:mod:`courrier.dns.records`: MX, SPF, DKIM, DMARC, SRV, autoconfig) with the SOA and NS that
 make them a zone, and the mail host's addresses when its name is inside the zone.
 
 The serial (RFC 1982 arithmetic is left to the secondaries) is the build time in seconds,
@@ -12,14 +12,13 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import dns.name
 import dns.rrset
 
-from courrier.dns.records import Record, recommended_records
+from courrier.dns.records import Record
 from courrier.dns.zone import Zone, rrset
-from courrier.mailauth import keys
 from courrier.store import Store
 
 #: SOA timers (RFC 1912 §2.2 values): refresh, retry, expire, negative-caching minimum.
@@ -56,11 +55,19 @@ def zone_of(
     return Zone(origin, sets)
 
 
+#: The records a domain publishes (``courrier.provisioning.domain_records``, given by the
+#: server: the DKIM keys' states are the mail side's business).
+RecordsOf = Callable[[str], Awaitable[list[Record]]]
+
+
 class ZoneBuilder:
     """Builds the zones of every hosted domain, keeping serials steady while nothing changes."""
 
-    def __init__(self, hostname: str, host_addresses: Sequence[str] = ()) -> None:
+    def __init__(
+        self, hostname: str, records_of: RecordsOf, host_addresses: Sequence[str] = ()
+    ) -> None:
         self.hostname = hostname
+        self.records_of = records_of
         self.host_addresses = list(host_addresses)
         #: domain → (content digest, serial) of the last build.
         self._last: dict[str, tuple[str, int]] = {}
@@ -69,13 +76,7 @@ class ZoneBuilder:
         now = int(time.time()) if now is None else now
         zones = []
         for domain in await store.list_domains():
-            found = await store.list_dkim_keys(domain.name)
-            state = keys.states(found, now)
-            published = [
-                (keys.record_name(k), keys.record_value(k), state[k.id])
-                for k in keys.published(found, now)
-            ]
-            records = recommended_records(domain.name, self.hostname, published)
+            records = await self.records_of(domain.name)
             digest = hashlib.sha256("\n".join(r.zone_line() for r in records).encode()).hexdigest()
             last = self._last.get(domain.name)
             serial = last[1] if last and last[0] == digest else max(now, (last or ("", 0))[1] + 1)
