@@ -141,6 +141,9 @@ class DNSSettings:
     #: This server's public addresses: the A/AAAA records of ``server.hostname`` in the zone
     #: we serve when the name is inside it.
     host_addresses: list[str] = field(default_factory=list)
+    #: UDP answers per second to one source network (/24, /56) of the DNS server; over it,
+    #: every second query gets a truncated answer (retry over TCP), the rest none. 0: no limit.
+    rate_limit: int = 20
 
 
 @dataclass(frozen=True)

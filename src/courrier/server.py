@@ -161,7 +161,7 @@ class Server:
             return await provisioning.domain_records(store, domain, hostname)
 
         builder = ZoneBuilder(hostname, records_of, settings.dns.host_addresses)
-        dns_server = self.dns = DNSServer(store, builder)
+        dns_server = self.dns = DNSServer(store, builder, rate_limit=settings.dns.rate_limit)
         await dns_server.refresh()
         port = settings.port("dns")
         loop = asyncio.get_running_loop()

@@ -157,3 +157,11 @@ def _error_from_header(wire: bytes, rcode: int) -> bytes | None:
         return None
     flags = 0x8000 | (wire[2] & 0x79) << 8 | (wire[3] & 0x10)  # QR, opcode, RD; CD
     return wire[:2] + (flags | rcode).to_bytes(2, "big") + bytes(8)
+
+
+def truncated(response: bytes) -> bytes:
+    """``response`` cut to its header and question, with TC set: "ask again over TCP"."""
+    message = dns.message.from_wire(response)
+    message.answer, message.authority, message.additional = [], [], []
+    message.flags |= dns.flags.TC
+    return message.to_wire()
