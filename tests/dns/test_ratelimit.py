@@ -14,8 +14,8 @@ import dns.flags
 import dns.message
 import dns.rrset
 
-from courrier.dns.answer import truncated
 from courrier.dns.ratelimit import RateLimiter
+from tests.dns.test_authority import AUTHORITY
 from tests.support.server import start_server
 
 
@@ -36,10 +36,9 @@ def test_the_rate_holds_per_network() -> None:
 
 def test_a_slip_answer_is_truncated_and_empty() -> None:
     query = dns.message.make_query("example.org", "MX")
-    response = dns.message.make_response(query)
-    response.answer = [dns.rrset.from_text("example.org.", 60, "IN", "MX", "10 mx.example.org.")]
-    cut = dns.message.from_wire(truncated(response.to_wire()))
+    cut = dns.message.from_wire(AUTHORITY.respond(query.to_wire(), truncate=True) or b"")
     assert cut.flags & dns.flags.TC and cut.answer == [] and cut.id == query.id
+    assert cut.question == query.question
 
 
 async def test_a_udp_burst_is_limited(tmp_path: Path) -> None:

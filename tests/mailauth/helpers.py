@@ -1,12 +1,17 @@
-"""What the DKIM tests share: dkimpy as the independent verifier, and key lookups."""
+"""What the DKIM tests share: dkimpy as the independent verifier, key lookups, and
+publishing a server's keys in the DNS stand-in."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import dkim
+import dns.resolver
 
+from courrier import provisioning
 from courrier.mailauth import dkim as ours
+from tests.support.dnsstub import DNSStub
+from tests.support.server import Running
 
 #: dkimpy's ``dnsfunc``: a TXT record's text for a name, or None.
 Lookup = Callable[..., bytes | None]
@@ -31,3 +36,27 @@ def verified(message: bytes, lookup: Lookup) -> list[bool]:
         except dkim.ValidationError:  # dkimpy raises on a body hash mismatch
             results.append(False)
     return results
+
+
+def dns_lookup(resolver: str) -> Lookup:
+    """dkimpy's TXT lookup, through the DNS stand-in (blocking: run it in a thread)."""
+    host, _, port = resolver.partition(":")
+    client = dns.resolver.Resolver(configure=False)
+    client.nameservers = [host]
+    client.port = int(port)
+
+    def lookup(name: bytes, timeout: int = 5) -> bytes | None:
+        try:
+            answer = client.resolve(name.decode(), "TXT")
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return None
+        return b"".join(b"".join(r.strings) for r in answer)
+
+    return lookup
+
+
+async def publish_dkim(server: Running, stub: DNSStub, domain: str = "example.org") -> None:
+    """The key records the server's operator publishes (`courrier domain dns DOMAIN`)."""
+    for record in await provisioning.domain_records(server.store, domain, f"mx.{domain}"):
+        if "._domainkey." in record.name:
+            stub.records[(record.name, "TXT")] = [record.zone_line().split("\tTXT\t", 1)[1]]

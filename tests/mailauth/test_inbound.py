@@ -23,14 +23,12 @@ import dkim
 import pytest
 
 from courrier import provisioning
-from courrier.dns.records import recommended_records
 from courrier.dns.resolver import make_resolver
-from courrier.mailauth import keys
 from courrier.mailauth.arc import verify_arc
 from courrier.mailauth.reporting import send_day
+from tests.mailauth.helpers import dns_lookup, publish_dkim
 from tests.mailauth.test_aggregate import SCHEMA
 from tests.queue.helpers import queue_empty, submit, two_servers
-from tests.queue.test_dkim_delivery import dns_lookup
 from tests.support.dnsstub import DNSStub
 from tests.support.server import Running, inbox
 
@@ -55,20 +53,6 @@ def records(policy: str) -> dict[str, list[str]]:
         # RFC 7489 §7.1: reports.test agrees to take example.org's reports.
         "example.org._report._dmarc.reports.test TXT": ['"v=DMARC1"'],
     }
-
-
-async def publish_dkim(a: Running, stub: DNSStub, domain: str = "example.org") -> None:
-    """What A's operator publishes from `courrier domain dns example.org`."""
-    found = await a.store.list_dkim_keys(domain)
-    state = keys.states(found, int(time.time()))
-    published = recommended_records(
-        domain,
-        f"mx.{domain}",
-        [(keys.record_name(k), keys.record_value(k), state[k.id]) for k in found],
-    )
-    for record in published:
-        if "._domainkey." in record.name:
-            stub.records[(record.name, "TXT")] = [record.zone_line().split("\tTXT\t", 1)[1]]
 
 
 def results_of(message: bytes, authserv_id: str = "mx.b.test") -> dict[str, list[str]]:

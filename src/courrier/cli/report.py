@@ -148,9 +148,10 @@ async def send(args: argparse.Namespace) -> int:
         sent = await reporting.send_day(settings, store, day)
     if args.json:
         print_json([_as_json(r) for r in sent])
-    elif not sent:
+        return OK
+    if not sent:
         print(f"No reports to send for {day} (none due, or already sent).")
-    for report in [] if args.json else sent:
+    for report in sent:
         to = ", ".join(summary_of(report).get("to", []))
         print(f"{report.kind} report about {report.domain} queued for {to} (report {report.id})")
     return OK

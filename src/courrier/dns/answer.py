@@ -52,9 +52,10 @@ class Authority:
                 return None
             name = name.parent()
 
-    def respond(self, wire: bytes, *, tcp: bool = False) -> bytes | None:
+    def respond(self, wire: bytes, *, tcp: bool = False, truncate: bool = False) -> bytes | None:
         """The response to ``wire``; None when nothing is to be sent (a response, or too
-        short to have a header to answer)."""
+        short to have a header to answer). ``truncate``: only the header and question, with
+        TC set ("ask again over TCP"), as for a client over its rate limit."""
         try:
             query = dns.message.from_wire(wire)
         except dns.message.BadEDNS:
@@ -65,12 +66,14 @@ class Authority:
             return None  # never answer an answer (reflection loops)
         response = self._answer(query)
         limit = 65535 if tcp else _udp_limit(query)
-        try:
-            return response.to_wire(max_size=limit)
-        except dns.exception.TooBig:
-            response.answer, response.authority, response.additional = [], [], []
-            response.flags |= dns.flags.TC
-            return response.to_wire(max_size=limit)
+        if not truncate:
+            try:
+                return response.to_wire(max_size=limit)
+            except dns.exception.TooBig:
+                pass
+        response.answer, response.authority, response.additional = [], [], []
+        response.flags |= dns.flags.TC
+        return response.to_wire(max_size=limit)
 
     def _answer(self, query: dns.message.Message) -> dns.message.Message:
         response = dns.message.make_response(query, our_payload=PAYLOAD)
@@ -157,11 +160,3 @@ def _error_from_header(wire: bytes, rcode: int) -> bytes | None:
         return None
     flags = 0x8000 | (wire[2] & 0x79) << 8 | (wire[3] & 0x10)  # QR, opcode, RD; CD
     return wire[:2] + (flags | rcode).to_bytes(2, "big") + bytes(8)
-
-
-def truncated(response: bytes) -> bytes:
-    """``response`` cut to its header and question, with TC set: "ask again over TCP"."""
-    message = dns.message.from_wire(response)
-    message.answer, message.authority, message.additional = [], [], []
-    message.flags |= dns.flags.TC
-    return message.to_wire()

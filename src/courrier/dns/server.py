@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 
-from courrier.dns.answer import Authority, truncated
+from courrier.dns.answer import Authority
 from courrier.dns.ratelimit import RateLimiter
 from courrier.dns.zonedata import ZoneBuilder
 from courrier.store import Store
@@ -38,9 +38,7 @@ class UDPProtocol(asyncio.DatagramProtocol):
         verdict = self.limiter.check(addr[0], time.monotonic())
         if verdict == RateLimiter.DROP:
             return
-        response = self.authority.respond(data, tcp=False)
-        if response is not None and verdict == RateLimiter.SLIP:
-            response = truncated(response)
+        response = self.authority.respond(data, truncate=verdict == RateLimiter.SLIP)
         if response is not None and self.transport is not None:
             self.transport.sendto(response, addr)
 

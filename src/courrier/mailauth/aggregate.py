@@ -271,15 +271,7 @@ def message(
 ) -> bytes:
     """The report message (§7.2.1.1): from ``sender`` to the ``rua`` mailboxes, the Subject
     of the ABNF there (the Report-ID in angle brackets), a short text part and the gzip'd report."""
-    headers = [
-        ("From", sender),
-        ("To", ", ".join(to)),
-        ("Subject", f"Report Domain: {domain} Submitter: {submitter} Report-ID: <{report_id}>"),
-        ("Date", email.utils.formatdate(now, localtime=True)),
-        ("Message-ID", f"<{secrets.token_hex(12)}@{submitter}>"),
-        # RFC 3834 §5: made by a program, not to be answered by one.
-        ("Auto-Submitted", "auto-generated"),
-    ]
+    headers = report_headers(sender, to, domain, submitter, report_id, now)
     about = textwrap.fill(
         f"This is a DMARC aggregate report (RFC 7489) from {submitter} on the mail it "
         f"received from {domain}: the results of checking it against the domain's DMARC "
@@ -292,14 +284,30 @@ def message(
         f"Report domain: {domain}\n"
         f"Submitter:     {submitter}\n"
         f"Report-ID:     {report_id}\n"
-        f"Period:        {_utc(begin)} to {_utc(end)} UTC\n"
+        f"Period:        {utc(begin)} to {utc(end)} UTC\n"
     )
     return compose.multipart(
         headers, [compose.text_part(text), compose.attachment(MEDIA_TYPE, name, report)]
     )
 
 
-def _utc(epoch: int) -> str:
+def report_headers(
+    sender: str, to: Sequence[str], domain: str, submitter: str, report_id: str, now: float
+) -> list[tuple[str, str]]:
+    """The header fields of a report message, DMARC or TLS (RFC 7489 §7.2.1.1 and RFC 8460
+    §5.3 give the same Subject)."""
+    return [
+        ("From", sender),
+        ("To", ", ".join(to)),
+        ("Subject", f"Report Domain: {domain} Submitter: {submitter} Report-ID: <{report_id}>"),
+        ("Date", email.utils.formatdate(now, localtime=True)),
+        ("Message-ID", f"<{secrets.token_hex(12)}@{submitter}>"),
+        # RFC 3834 §5: made by a program, not to be answered by one.
+        ("Auto-Submitted", "auto-generated"),
+    ]
+
+
+def utc(epoch: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
 
 

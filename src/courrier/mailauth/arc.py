@@ -35,8 +35,9 @@ from dataclasses import dataclass
 import dkim as dkimpy
 import dns.asyncresolver
 
-from courrier.dns.resolver import TempDNSError, txt_records
+from courrier.dns.resolver import TempDNSError
 from courrier.mailauth import dkim
+from courrier.mailauth.dkimverify import fetch_keys
 from courrier.store import DkimKey
 
 __all__ = ["MAX_INSTANCES", "TEMPORARY", "ARCResult", "seal", "verify_arc"]
@@ -238,19 +239,12 @@ async def verify_arc(message: bytes, resolver: dns.asyncresolver.Resolver) -> AR
     count = len(sets)
     sealers = tuple(_domain(s.seal) for s in sets)
     names = sorted({_key_name(sets[-1].ams)} | {_key_name(s.seal) for s in sets})
-    fetched = await asyncio.gather(
-        *(txt_records(resolver, name) for name in names), return_exceptions=True
-    )
     keys: dict[str, bytes] = {}
-    for name, found in zip(names, fetched, strict=True):
+    for name, found in (await fetch_keys(resolver, names)).items():
         if isinstance(found, TempDNSError):
             return ARCResult("fail", count, sealers, f"{TEMPORARY} looking up {name}")
-        if isinstance(found, BaseException):
-            raise found
-        # RFC 6376 §3.6.2.2: one record is expected; take the one that is a key.
-        usable = [record for record in found if b"p=" in record]
-        if len(usable) == 1:
-            keys[name] = usable[0]
+        if found is not None:
+            keys[name] = found
     passed, reason = await asyncio.to_thread(_signatures, message, count, keys)
     if passed:
         return ARCResult("pass", count, sealers, "")

@@ -89,8 +89,18 @@ async def verify_dkim(message: bytes, resolver: dns.asyncresolver.Resolver) -> l
     if not sigs:
         return []
     names = {name for sig in sigs[:MAX_SIGNATURES] if (name := _key_name(sig))}
+    keys = await fetch_keys(resolver, sorted(names))
+    return await asyncio.to_thread(_verify_all, message, sigs, keys)
+
+
+async def fetch_keys(
+    resolver: dns.asyncresolver.Resolver, names: Sequence[str]
+) -> dict[str, bytes | TempDNSError | None]:
+    """The key record at each of ``names``, all looked up at once: None when there is no
+    single one (RFC 6376 §3.6.2.2: one record per name, the one that is a key), the
+    :class:`TempDNSError` when the DNS gave no answer."""
     fetched = await asyncio.gather(
-        *(txt_records(resolver, n) for n in names), return_exceptions=True
+        *(txt_records(resolver, name) for name in names), return_exceptions=True
     )
     keys: dict[str, bytes | TempDNSError | None] = {}
     for name, found in zip(names, fetched, strict=True):
@@ -99,10 +109,9 @@ async def verify_dkim(message: bytes, resolver: dns.asyncresolver.Resolver) -> l
         elif isinstance(found, BaseException):
             raise found
         else:
-            # RFC 6376 §3.6.2.2: one record per name is expected; take the one that is a key.
-            usable = [r for r in found if b"p=" in r]
+            usable = [record for record in found if b"p=" in record]
             keys[name] = usable[0] if len(usable) == 1 else None
-    return await asyncio.to_thread(_verify_all, message, sigs, keys)
+    return keys
 
 
 def _verify_all(

@@ -10,10 +10,7 @@ Sending is :mod:`courrier.mailauth.reporting`'s business.
 
 from __future__ import annotations
 
-import email.utils
-import gzip
 import json
-import secrets
 import textwrap
 import time
 from collections.abc import Sequence
@@ -22,7 +19,7 @@ from typing import Any
 import dns.asyncresolver
 
 from courrier.dns.resolver import txt_records
-from courrier.mailauth.aggregate import mailto_address
+from courrier.mailauth.aggregate import gzipped, mailto_address, report_headers, utc
 from courrier.message import compose
 from courrier.store.transport import FailureCount, PolicyDay
 
@@ -135,11 +132,6 @@ def summary(policies: Sequence[PolicyDay]) -> dict[str, Any]:
     }
 
 
-def gzipped(text: str) -> bytes:
-    """§5.3: the report gzip'd (no file time: the same report, the same octets)."""
-    return gzip.compress(text.encode("utf-8"), mtime=0)
-
-
 def filename(submitter: str, domain: str, begin: int, end: int, unique: str) -> str:
     """§5.3: ``sender!policy-domain!begin-timestamp!end-timestamp!unique-id.json.gz``."""
     return f"{submitter}!{domain}!{begin}!{end}!{unique}.json.gz"
@@ -193,21 +185,10 @@ def message(
     text part and the gzip'd report, the TLS-Report-Domain and TLS-Report-Submitter fields
     and the Subject of §5.3's ABNF."""
     headers = [
-        ("From", sender),
-        ("To", ", ".join(to)),
-        ("Subject", f"Report Domain: {domain} Submitter: {submitter} Report-ID: <{report_id}>"),
-        ("Date", email.utils.formatdate(now, localtime=True)),
-        ("Message-ID", f"<{secrets.token_hex(12)}@{submitter}>"),
+        *report_headers(sender, to, domain, submitter, report_id, now),
         ("TLS-Report-Domain", domain),
         ("TLS-Report-Submitter", submitter),
-        # RFC 3834 §5: made by a program, not to be answered by one.
-        ("Auto-Submitted", "auto-generated"),
     ]
-    period = (
-        time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(begin))
-        + " to "
-        + time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(end))
-    )
     about = textwrap.fill(
         f"This is an SMTP TLS report (RFC 8460) from {submitter}: how the TLS of the "
         f"sessions it opened to deliver mail to {domain} went. It was sent to the address "
@@ -220,7 +201,7 @@ def message(
         f"Policy domain: {domain}\n"
         f"Submitter:     {submitter}\n"
         f"Report-ID:     {report_id}\n"
-        f"Period:        {period} UTC\n"
+        f"Period:        {utc(begin)} to {utc(end)} UTC\n"
     )
     return compose.multipart(
         headers,
