@@ -144,6 +144,16 @@ class DNSSettings:
     #: UDP answers per second to one source network (/24, /56) of the DNS server; over it,
     #: every second query gets a truncated answer (retry over TCP), the rest none. 0: no limit.
     rate_limit: int = 20
+    #: Sign the zones we serve (DNSSEC, RFC 4033–4035) with a key per zone kept in the store;
+    #: publish the DS record ``courrier dns ds NAME`` prints at the parent.
+    dnssec: bool = True
+    #: The signing algorithm: ECDSA P-256 (13, RFC 6605) or Ed25519 (15, RFC 8080).
+    dnssec_algorithm: Literal["ecdsap256sha256", "ed25519"] = "ecdsap256sha256"
+    #: MTA-STS (RFC 8461) mode announced for our domains; "none" publishes no ``_mta-sts``
+    #: record (the policy is served by the web listener).
+    mta_sts: Literal["none", "testing", "enforce"] = "none"
+    #: Certificate authorities allowed to issue for our domains (CAA, RFC 8659); empty: none.
+    caa_issuers: list[str] = field(default_factory=lambda: ["letsencrypt.org"])
 
 
 @dataclass(frozen=True)
