@@ -10,7 +10,7 @@ encloser (RFC 4592), or the proof of absence (NXDOMAIN or NODATA, told with the 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import dns.name
@@ -43,9 +43,18 @@ class ZoneError(ValueError):
 
 
 class Zone:
-    def __init__(self, origin: dns.name.Name, rrsets: Iterable[dns.rrset.RRset]) -> None:
+    def __init__(
+        self,
+        origin: dns.name.Name,
+        rrsets: Iterable[dns.rrset.RRset],
+        signatures: Iterable[dns.rrset.RRset] = (),
+    ) -> None:
         self.origin = origin
         self.rrsets: dict[Key, dns.rrset.RRset] = {}
+        #: The RRSIGs of a signed zone (DNSSEC), by the name and type they cover.
+        self.signatures: dict[Key, dns.rrset.RRset] = {
+            (sig.name, sig.covers): sig for sig in signatures
+        }
         #: Every owner name, and every name between an owner and the apex (empty
         #: non-terminals exist too: RFC 8020, NODATA rather than NXDOMAIN).
         self.names: set[dns.name.Name] = {origin}
@@ -76,6 +85,21 @@ class Zone:
         self.cuts = {
             name for name, rdtype in self.rrsets if rdtype == dns.rdatatype.NS and name != origin
         }
+
+    @property
+    def signed(self) -> bool:
+        return bool(self.signatures)
+
+    def records(self) -> Iterator[dns.rrset.RRset]:
+        """Every RRset of the zone with its signatures, the SOA first (a zone transfer's
+        content, RFC 5936 §2.2, less the closing SOA), the rest in canonical order."""
+        apex_soa = (self.origin, dns.rdatatype.SOA)
+        others = sorted(key for key in self.rrsets if key != apex_soa)
+        for key in [apex_soa, *others]:
+            yield self.rrsets[key]
+            sig = self.signatures.get(key)
+            if sig is not None:
+                yield sig
 
     @property
     def serial(self) -> int:
