@@ -17,8 +17,11 @@ from dataclasses import dataclass
 import email_validator
 
 from courrier.config import ConfigError, Settings, parse_hostport
-from courrier.dns.records import Record, recommended_records
+from courrier.dns import validate
+from courrier.dns.records import Record, merge, recommended_records, txt_kind
+from courrier.mailauth import dmarc
 from courrier.mailauth import keys as dkim_keys
+from courrier.mailauth.spfsyntax import syntax_error
 from courrier.security import passwords, sasl
 from courrier.store import Account, Alias, DkimKey, Domain, NotFound, Relay, Store
 
@@ -147,10 +150,11 @@ async def set_domain_relay(
 
 
 async def domain_records(
-    store: Store, name: str, hostname: str, now: int | None = None
+    store: Store, settings: Settings, name: str, now: int | None = None
 ) -> list[Record]:
     """The DNS records ``name`` should publish (``courrier domain dns``, and the zone we serve):
-    the recommended ones with every DKIM key that must be published now."""
+    the recommended ones with every DKIM key that must be published now, and the records an
+    admin added (which replace ours of the same kind)."""
     now = int(time.time()) if now is None else now
     found = await store.list_dkim_keys(name)
     state = dkim_keys.states(found, now)
@@ -158,7 +162,60 @@ async def domain_records(
         (dkim_keys.record_name(k), dkim_keys.record_value(k), state[k.id])
         for k in dkim_keys.published(found, now)
     ]
-    return recommended_records(name, hostname, dkim)
+    ours = recommended_records(
+        name,
+        settings.server.hostname,
+        dkim,
+        mta_sts=settings.dns.mta_sts,
+        caa_issuers=settings.dns.caa_issuers,
+    )
+    added = [
+        Record(r.name, r.type, r.value, f"added by an admin (#{r.id})", r.ttl)
+        for r in await store.list_dns_records(name)
+    ]
+    return merge(ours, added)
+
+
+async def add_dns_record(
+    store: Store, settings: Settings, domain: str, name: str, type_: str, value: str, ttl: int
+) -> Record:
+    """Add a record to a hosted domain's zone, once checked against the zone's other records
+    and, for SPF and DMARC, for meaning; :class:`InvalidInput` says why it cannot go in."""
+    zone = normalize_domain(domain)
+    if await store.get_domain(zone) is None:
+        raise InvalidInput(f"The domain {zone} is not hosted here.")
+    current = await domain_records(store, settings, zone)
+    try:
+        record = validate.check(zone, name, type_, value, ttl, current)
+    except validate.InvalidRecord as exc:
+        raise InvalidInput(str(exc)) from None
+    if record.type == "TXT":
+        _check_policy_txt(record)
+    await store.add_dns_record(zone, record.name, record.type, record.value, record.ttl)
+    return record
+
+
+def _check_policy_txt(record: Record) -> None:
+    text = record.value
+    kind = txt_kind(text)
+    if kind.lower() == "spf1":
+        problem = syntax_error(text)
+        if problem:
+            raise InvalidInput(f"The SPF record is not valid: {problem}.")
+    elif kind.upper() == "DMARC1":
+        if not record.name.startswith("_dmarc."):
+            raise InvalidInput("A DMARC record goes at _dmarc.<domain> (RFC 7489 §6.1).")
+        try:
+            dmarc.parse_record(text)
+        except dmarc.DMARCSyntaxError as exc:
+            raise InvalidInput(f"The DMARC record is not valid: {exc}.") from None
+
+
+async def remove_dns_record(store: Store, domain: str, record_id: int) -> None:
+    try:
+        await store.remove_dns_record(normalize_domain(domain), record_id)
+    except NotFound as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 async def remove_domain(store: Store, name: str, *, force: bool = False) -> int:

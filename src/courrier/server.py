@@ -158,7 +158,7 @@ class Server:
         hostname = settings.server.hostname
 
         async def records_of(domain: str) -> list[Record]:
-            return await provisioning.domain_records(store, domain, hostname)
+            return await provisioning.domain_records(store, settings, domain)
 
         builder = ZoneBuilder(hostname, records_of, settings.dns.host_addresses)
         dns_server = self.dns = DNSServer(store, builder, rate_limit=settings.dns.rate_limit)

@@ -57,6 +57,6 @@ def dns_lookup(resolver: str) -> Lookup:
 
 async def publish_dkim(server: Running, stub: DNSStub, domain: str = "example.org") -> None:
     """The key records the server's operator publishes (`courrier domain dns DOMAIN`)."""
-    for record in await provisioning.domain_records(server.store, domain, f"mx.{domain}"):
+    for record in await provisioning.domain_records(server.store, server.server.settings, domain):
         if "._domainkey." in record.name:
             stub.records[(record.name, "TXT")] = [record.zone_line().split("\tTXT\t", 1)[1]]

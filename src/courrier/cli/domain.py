@@ -81,7 +81,7 @@ async def dns(args: argparse.Namespace) -> int:
     async with store:
         if await store.get_domain(name) is None:
             raise provisioning.InvalidInput(f"The domain {name} is not hosted here.")
-        records = await provisioning.domain_records(store, name, settings.server.hostname)
+        records = await provisioning.domain_records(store, settings, name)
     if args.json:
         print_json([r.as_json() for r in records])
         return OK

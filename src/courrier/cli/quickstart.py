@@ -13,7 +13,6 @@ from pathlib import Path
 
 from courrier import config, provisioning
 from courrier.cli.common import FAILURE, OK, Subparsers, add_location_options, load_settings
-from courrier.dns.records import recommended_records
 from courrier.security.certificates import describe, ensure_certificate
 from courrier.store import open_store
 
@@ -70,6 +69,7 @@ async def run(args: argparse.Namespace) -> int:
             store, settings, f"postmaster@{domain}", None, role="admin"
         )
         await provisioning.add_alias(store, f"abuse@{domain}", [admin.account.address])
+        records = await provisioning.domain_records(store, settings, domain)
     offset = settings.server.port_offset
     print(f"courrier is set up in {data_dir}\n")
     print(f"  configuration  {config_path}")
@@ -79,7 +79,7 @@ async def run(args: argparse.Namespace) -> int:
     print(f"  password       {admin.generated_password}   (shown only now; keep it safe)")
     print(f"  certificate    self-signed: {describe(cert)}\n")
     print("DNS records to publish (courrier domain dns shows them again):\n")
-    for record in recommended_records(domain, hostname):
+    for record in records:
         print(f"  {record.zone_line()}")
     print("\nMail client settings (Thunderbird, K-9, Apple Mail):\n")
     print(f"  IMAP  {hostname} port {993 + offset}  SSL/TLS   user name = full address")

@@ -1,12 +1,15 @@
 """The DNS records a hosted domain should publish, as courrier recommends them.
 
-This is what Mailcow's "DNS" button shows: MX, SPF, the DKIM keys, DMARC, and the RFC 6186
-SRV records and autoconfig names that let mail clients find the server. ``courrier domain dns
-NAME`` prints them in BIND zone-file syntax or JSON.
+This is what Mailcow's "DNS" button shows: MX, SPF, the DKIM keys, DMARC, TLS-RPT, MTA-STS
+when it is on, CAA, and the RFC 6186 SRV records and autoconfig names that let mail clients
+find the server. ``courrier domain dns NAME`` prints them in BIND zone-file syntax or JSON,
+and the zones we serve hold them (:mod:`courrier.dns.zonedata`). Records an admin adds are
+merged in by :func:`merge`: one of the same kind replaces ours.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -46,11 +49,32 @@ def _txt(value: str) -> str:
     return " ".join('"' + c.replace("\\", "\\\\").replace('"', '\\"') + '"' for c in chunks)
 
 
+#: How long senders may cache our MTA-STS policy (RFC 8461 §3.2: a week or more).
+MTA_STS_MAX_AGE = 604800
+
+
+def mta_sts_policy(hostname: str, mode: str) -> str:
+    """The MTA-STS policy file of our domains (RFC 8461 §3.2): our host is their MX."""
+    host = hostname.rstrip(".")
+    return f"version: STSv1\r\nmode: {mode}\r\nmx: {host}\r\nmax_age: {MTA_STS_MAX_AGE}\r\n"
+
+
+def mta_sts_id(policy: str) -> str:
+    """The policy's id for its ``_mta-sts`` record: it changes when the policy does (§3.1)."""
+    return hashlib.sha256(policy.encode()).hexdigest()[:20]
+
+
 def recommended_records(
-    domain: str, hostname: str, dkim: Sequence[DkimRecord] = ()
+    domain: str,
+    hostname: str,
+    dkim: Sequence[DkimRecord] = (),
+    *,
+    mta_sts: str = "none",
+    caa_issuers: Sequence[str] = (),
 ) -> list[Record]:
     """Records for ``domain`` whose mail is handled by this server, named ``hostname``, with
-    the DKIM keys to publish."""
+    the DKIM keys to publish, the MTA-STS mode (none: no record) and the CAs that may issue
+    its certificates."""
     host = hostname.rstrip(".")
     keys = [Record(name, "TXT", value, _DKIM_WHY[state]) for name, value, state in dkim]
     return [
@@ -68,6 +92,22 @@ def recommended_records(
             f"v=DMARC1; p=quarantine; adkim=s; aspf=s; rua=mailto:postmaster@{domain}",
             "DMARC (RFC 7489): unauthenticated mail claiming the domain goes to spam; "
             "aggregate reports come to postmaster.",
+        ),
+        Record(
+            f"_smtp._tls.{domain}",
+            "TXT",
+            f"v=TLSRPTv1; rua=mailto:postmaster@{domain}",
+            "TLS-RPT (RFC 8460): senders report TLS failures delivering to the domain.",
+        ),
+        *_mta_sts(domain, host, mta_sts),
+        *(
+            Record(
+                domain,
+                "CAA",
+                f'0 issue "{issuer}"',
+                "CAA (RFC 8659): only this authority may issue certificates for the domain.",
+            )
+            for issuer in caa_issuers
         ),
         Record(
             f"_submissions._tcp.{domain}",
@@ -98,3 +138,47 @@ def recommended_records(
             "Outlook's autodiscover looks up this name.",
         ),
     ]
+
+
+def _mta_sts(domain: str, host: str, mode: str) -> list[Record]:
+    if mode == "none":
+        return []
+    policy_id = mta_sts_id(mta_sts_policy(host, mode))
+    return [
+        Record(
+            f"_mta-sts.{domain}",
+            "TXT",
+            f"v=STSv1; id={policy_id}",
+            f"MTA-STS (RFC 8461): senders must use TLS to the MX ({mode}); the id changes "
+            "with the policy.",
+        ),
+        Record(
+            f"mta-sts.{domain}",
+            "CNAME",
+            f"{host}.",
+            "MTA-STS: the policy is served over HTTPS at this name.",
+        ),
+    ]
+
+
+def txt_kind(value: str) -> str:
+    """What a TXT record is, by its version tag (``spf1``, ``DMARC1``, ``DKIM1``, ``STSv1``,
+    ``TLSRPTv1``), or empty: two of a kind at one name conflict (RFC 7208 §4.5, RFC 7489
+    §6.6.3), other TXT records live side by side."""
+    head = value.split(";", 1)[0].split(" ", 1)[0].strip()
+    key, _, tag = head.partition("=")
+    return tag.strip() if key.strip().lower() == "v" else ""
+
+
+def merge(generated: Sequence[Record], added: Sequence[Record]) -> list[Record]:
+    """Our records with an admin's: one added at a name replaces ours of the same kind there
+    (a CNAME, or a TXT of the same version tag: an admin's SPF replaces ours); the rest are
+    added beside them (a backup MX beside ours)."""
+
+    def kind(r: Record) -> tuple[str, str, str]:
+        return (r.name.lower(), r.type, txt_kind(r.value) if r.type == "TXT" else "")
+
+    replaced = {
+        kind(r) for r in added if r.type == "CNAME" or (r.type == "TXT" and txt_kind(r.value))
+    }
+    return [r for r in generated if kind(r) not in replaced] + list(added)

@@ -20,6 +20,7 @@ from courrier.store import (
     directory,
     dkimkeys,
     dmarcresults,
+    dnszones,
     mailboxes,
     messages,
     queue,
@@ -29,6 +30,7 @@ from courrier.store import (
 from courrier.store.blobs import BlobArea
 from courrier.store.cache import DirectoryCache
 from courrier.store.dmarcresults import DmarcCount, DmarcRow
+from courrier.store.dnszones import DnsRecord, DnssecKey
 from courrier.store.errors import NotFound, StoreError
 from courrier.store.feed import ChangeFeed, Subscription
 from courrier.store.messages import AppendItem, NewBlob
@@ -412,6 +414,33 @@ class Store:
     async def tls_report(self, day: str) -> list[PolicyDay]:
         """A UTC day's (``YYYY-MM-DD``) TLS-RPT aggregates, per policy domain and policy."""
         return await self.backend.read(lambda: transport.report_day(day))
+
+    # -- DNS zones -------------------------------------------------------------------------
+
+    async def add_dns_record(self, domain: str, name: str, type_: str, value: str, ttl: int) -> int:
+        """Add a record (already validated) to ``domain``'s zone; its id."""
+        return await self.backend.write(
+            lambda: dnszones.add_record(domain, name, type_, value, ttl, _now())
+        )
+
+    async def list_dns_records(self, domain: str | None = None) -> list[DnsRecord]:
+        return await self.backend.read(lambda: dnszones.list_records(domain))
+
+    async def remove_dns_record(self, domain: str, record_id: int) -> None:
+        await self.backend.write(lambda: dnszones.remove_record(domain, record_id))
+
+    async def zone_serial(self, domain: str, digest: str, now: int) -> int:
+        """The serial numbering ``domain``'s zone content of ``digest`` (moved when it changed)."""
+        return await self.backend.write(lambda: dnszones.zone_serial(domain, digest, now))
+
+    async def dnssec_key(self, domain: str, algorithm: int) -> DnssecKey | None:
+        return await self.backend.read(lambda: dnszones.signing_key(domain, algorithm))
+
+    async def add_dnssec_key(self, domain: str, algorithm: int, private_key: str) -> DnssecKey:
+        """Keep a zone's new signing key, or the one another node kept first."""
+        return await self.backend.write(
+            lambda: dnszones.add_signing_key(domain, algorithm, private_key, _now())
+        )
 
     # -- DMARC results (aggregate reports) -------------------------------------------------
 

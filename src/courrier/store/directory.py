@@ -89,6 +89,8 @@ def remove_domain(name: str, *, force: bool) -> Tx[int]:
         yield from remove_account(str(address))
     yield run("DELETE FROM aliases WHERE domain_id = ?", domain.id)
     yield run("DELETE FROM dkim_keys WHERE domain_id = ?", domain.id)
+    for table in ("dns_records", "dns_zones", "dnssec_keys"):
+        yield run(f"DELETE FROM {table} WHERE domain_id = ?", domain.id)
     yield run("DELETE FROM domain_relays WHERE domain_id = ?", domain.id)
     yield run("DELETE FROM domains WHERE id = ?", domain.id)
     return len(accounts)

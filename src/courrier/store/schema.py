@@ -433,6 +433,50 @@ def _v8() -> Migration:
     )
 
 
+def _v9() -> Migration:
+    # The zones of the authoritative DNS server (store/dnszones.py): records an admin adds by
+    # hand, each zone's serial with the digest of the content it numbers (every node serves
+    # the same serial for the same content), and the DNSSEC signing key of each zone.
+    statements = [
+        _both(
+            """CREATE TABLE dns_records (
+        id {ID},
+        domain_id BIGINT NOT NULL REFERENCES domains(id),
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        value TEXT NOT NULL,
+        ttl BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        UNIQUE (domain_id, name, type, value)
+    )"""
+        ),
+        _both(
+            """CREATE TABLE dns_zones (
+        domain_id BIGINT NOT NULL PRIMARY KEY REFERENCES domains(id),
+        digest TEXT NOT NULL,
+        serial BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    )"""
+        ),
+        _both(
+            """CREATE TABLE dnssec_keys (
+        id {ID},
+        domain_id BIGINT NOT NULL REFERENCES domains(id),
+        algorithm INTEGER NOT NULL,
+        private_key TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        UNIQUE (domain_id, algorithm)
+    )"""
+        ),
+    ]
+    return Migration(
+        9,
+        "DNS: admin records, zone serials, DNSSEC keys",
+        tuple(s for s, _ in statements),
+        tuple(p for _, p in statements),
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1(),
     _v2(),
@@ -442,6 +486,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v6(),
     _v7(),
     _v8(),
+    _v9(),
 )
 
 LATEST = MIGRATIONS[-1].version
