@@ -20,6 +20,7 @@ from courrier import provisioning
 from courrier.config import Settings
 from courrier.dns.records import Record
 from courrier.dns.server import DNSServer
+from courrier.dns.signing import ALGORITHMS
 from courrier.dns.zonedata import ZoneBuilder
 from courrier.imap.server import IMAPServer
 from courrier.mailauth.inbound import InboundAuth
@@ -28,7 +29,13 @@ from courrier.mailauth.reporting import ReportScheduler
 from courrier.mailauth.signing import Sealer, Signer
 from courrier.pop3.server import MaildropLocks, POP3Server
 from courrier.queue.runner import QueueRunner
-from courrier.security.certificates import describe, ensure_certificate, server_context
+from courrier.security.certificates import (
+    certificate_paths,
+    describe,
+    ensure_certificate,
+    server_context,
+    tlsa_value,
+)
 from courrier.smtp.server import SMTPServer
 from courrier.store import Store, open_store
 
@@ -160,7 +167,16 @@ class Server:
         async def records_of(domain: str) -> list[Record]:
             return await provisioning.domain_records(store, settings, domain)
 
-        builder = ZoneBuilder(hostname, records_of, settings.dns.host_addresses)
+        cert_path, _ = certificate_paths(settings)
+        builder = ZoneBuilder(
+            hostname,
+            records_of,
+            settings.dns.host_addresses,
+            host_tlsa=[tlsa_value(cert_path)] if cert_path.is_file() else [],
+            dnssec_algorithm=ALGORITHMS[settings.dns.dnssec_algorithm]
+            if settings.dns.dnssec
+            else None,
+        )
         dns_server = self.dns = DNSServer(store, builder, rate_limit=settings.dns.rate_limit)
         await dns_server.refresh()
         port = settings.port("dns")

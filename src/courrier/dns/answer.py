@@ -99,29 +99,67 @@ class Authority:
         if question.rdtype in (dns.rdatatype.AXFR, dns.rdatatype.IXFR):
             response.set_rcode(dns.rcode.REFUSED)  # zone transfers: to listed secondaries only
             return response
-        response.flags |= dns.flags.AA
         qtype: int = question.rdtype
+        if qtype == dns.rdatatype.DS and question.name == zone.origin != dns.name.root:
+            # RFC 4035 §3.1.4.1: the DS of a zone whose parent we serve too comes from the
+            # parent; without it, the child's NODATA.
+            zone = self.zone_for(zone.origin.parent()) or zone
+        response.flags |= dns.flags.AA
         if qtype == dns.rdatatype.ANY:
             qtype = _any_type(zone, question.name)
-        self._resolve(response, zone, question.name, qtype)
+        dnssec = query.edns >= 0 and bool(query.ednsflags & dns.flags.DO)
+        if dnssec:
+            response.ednsflags |= dns.flags.DO  # RFC 3225 §3: echoed
+        _Resolution(self, response, dnssec).run(zone, question.name, qtype)
         return response
 
-    def _resolve(
-        self, response: dns.message.Message, zone: Zone, qname: dns.name.Name, qtype: int
+
+class _Resolution:
+    """One answer being put together: the records, and with DNSSEC (the DO bit, RFC 3225)
+    their signatures and the NSEC records that prove what is not there (RFC 4035 §3.1)."""
+
+    def __init__(self, authority: Authority, response: dns.message.Message, dnssec: bool) -> None:
+        self.authority = authority
+        self.response = response
+        self.dnssec = dnssec
+
+    def add(
+        self,
+        section: list[dns.rrset.RRset],
+        zone: Zone,
+        rrset: dns.rrset.RRset,
+        source: dns.name.Name | None = None,
     ) -> None:
+        if rrset in section:
+            return
+        section.append(rrset)
+        if self.dnssec:
+            sig = zone.signature(rrset, source)
+            if sig is not None:
+                section.append(sig)
+
+    def deny(self, zone: Zone, *names: dns.name.Name, exact: bool = False) -> None:
+        """NSEC records proving ``names`` absent (covering them), or with ``exact`` the
+        first one's types (the NSEC at it), in the authority section."""
+        if not (self.dnssec and zone.signed):
+            return
+        for i, name in enumerate(names):
+            nsec = zone.nsec_at(name) if exact and i == 0 else None
+            self.add(self.response.authority, zone, nsec or zone.covering_nsec(name))
+
+    def run(self, zone: Zone, qname: dns.name.Name, qtype: int) -> None:
+        response = self.response
         for _ in range(MAX_CHAIN):
             found = zone.find(qname, qtype)
-            if found.outcome is Outcome.ANSWER:
+            if found.outcome in (Outcome.ANSWER, Outcome.CNAME):
                 assert found.rrset is not None
-                response.answer.append(found.rrset)
-                return
-            if found.outcome is Outcome.CNAME:
-                assert found.rrset is not None
-                response.answer.append(found.rrset)
-                if qtype == dns.rdatatype.CNAME:
+                self.add(response.answer, zone, found.rrset, found.wildcard)
+                if found.wildcard is not None:
+                    self.deny(zone, qname)  # no closer match (RFC 4035 §3.1.3.3)
+                if found.outcome is Outcome.ANSWER or qtype == dns.rdatatype.CNAME:
                     return
                 target = found.rrset[0].target
-                next_zone = self.zone_for(target)
+                next_zone = self.authority.zone_for(target)
                 if next_zone is None:
                     return  # the client follows it elsewhere
                 zone, qname = next_zone, target
@@ -130,13 +168,25 @@ class Authority:
                 assert found.rrset is not None
                 response.flags &= ~dns.flags.AA  # RFC 1034 §4.3.2 step 3b: a referral
                 response.authority.append(found.rrset)
+                ds = zone.rrsets.get((found.rrset.name, dns.rdatatype.DS))
+                if ds is not None:
+                    self.add(response.authority, zone, ds)  # RFC 4035 §3.1.4
+                else:
+                    self.deny(zone, found.rrset.name, exact=True)  # an insecure delegation
                 response.additional.extend(found.glue)
                 return
+            soa = dns.rrset.from_rdata_list(zone.origin, zone.negative_ttl(), list(zone.soa))
+            self.add(response.authority, zone, soa)
             if found.outcome is Outcome.NXDOMAIN:
                 # RFC 6604 §3: after a CNAME too, the rcode tells about the last name.
                 response.set_rcode(dns.rcode.NXDOMAIN)
-            soa = dns.rrset.from_rdata_list(zone.origin, zone.negative_ttl(), list(zone.soa))
-            response.authority.append(soa)
+                assert found.encloser is not None
+                wildcard = dns.name.Name((b"*", *found.encloser.labels))
+                self.deny(zone, qname, wildcard)  # RFC 4035 §3.1.3.2
+            elif found.wildcard is not None:
+                self.deny(zone, found.wildcard, qname, exact=True)  # RFC 4035 §3.1.3.4
+            else:
+                self.deny(zone, qname, exact=True)  # RFC 4035 §3.1.3.1
             return
 
 

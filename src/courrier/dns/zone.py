@@ -9,6 +9,7 @@ encloser (RFC 4592), or the proof of absence (NXDOMAIN or NODATA, told with the 
 
 from __future__ import annotations
 
+import bisect
 import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,10 @@ class Found:
     rrset: dns.rrset.RRset | None = None
     #: Addresses of in-zone name servers of a delegation (glue, RFC 1034 §4.2.1).
     glue: list[dns.rrset.RRset] = field(default_factory=list)
+    #: The wildcard an answer or NODATA comes from (RFC 4592), whose signatures prove it.
+    wildcard: dns.name.Name | None = None
+    #: For NXDOMAIN: the closest encloser, whose wildcard child the denial must rule out.
+    encloser: dns.name.Name | None = None
 
 
 class ZoneError(ValueError):
@@ -76,11 +81,19 @@ class Zone:
         if soa is None:
             raise ZoneError(f"the zone {origin} has no SOA record")
         self.soa: dns.rrset.RRset = soa
-        for (name, rdtype), _ in self.rrsets.items():
-            others = {t for n, t in self.rrsets if n == name} - {rdtype}
-            if rdtype == dns.rdatatype.CNAME and others:
-                # RFC 1034 §3.6.2: a CNAME is alone at its name.
+        types: dict[dns.name.Name, set[int]] = {}
+        for name, rdtype in self.rrsets:
+            types.setdefault(name, set()).add(rdtype)
+        for name, present in types.items():
+            # RFC 1034 §3.6.2: a CNAME is alone at its name (but for DNSSEC's NSEC and
+            # RRSIG, RFC 4035 §2.5).
+            if dns.rdatatype.CNAME in present and present - {
+                dns.rdatatype.CNAME,
+                dns.rdatatype.NSEC,
+            }:
                 raise ZoneError(f"{name} has a CNAME and other records")
+        #: Owners of the NSEC chain of a signed zone, in canonical order.
+        self._nsec_owners = sorted(n for n, t in self.rrsets if t == dns.rdatatype.NSEC)
         #: Names below the apex with NS records: the zone's cuts (delegated subdomains).
         self.cuts = {
             name for name, rdtype in self.rrsets if rdtype == dns.rdatatype.NS and name != origin
@@ -127,11 +140,30 @@ class Zone:
         if wildcard in self.names:
             found = self._at(wildcard, qtype)
             if found is None:
-                return Found(Outcome.NODATA)
+                return Found(Outcome.NODATA, wildcard=wildcard)
             assert found.rrset is not None
             synthesized = dns.rrset.from_rdata_list(qname, found.rrset.ttl, list(found.rrset))
-            return Found(found.outcome, synthesized)
-        return Found(Outcome.NXDOMAIN)
+            return Found(found.outcome, synthesized, wildcard=wildcard)
+        return Found(Outcome.NXDOMAIN, encloser=encloser)
+
+    def signature(
+        self, rrset: dns.rrset.RRset, source: dns.name.Name | None = None
+    ) -> dns.rrset.RRset | None:
+        """The RRSIG of ``rrset`` (of the wildcard ``source`` it was made from, renamed:
+        RFC 4035 §3.1.3.3), at the TTL the RRset is given with."""
+        sig = self.signatures.get((source or rrset.name, rrset.rdtype))
+        if sig is None:
+            return None
+        return dns.rrset.from_rdata_list(rrset.name, rrset.ttl, list(sig))
+
+    def nsec_at(self, name: dns.name.Name) -> dns.rrset.RRset | None:
+        return self.rrsets.get((name, dns.rdatatype.NSEC))
+
+    def covering_nsec(self, name: dns.name.Name) -> dns.rrset.RRset:
+        """The NSEC whose owner comes last before ``name`` in canonical order (RFC 4034 §6.1):
+        it proves that nothing exists between its owner and its next name."""
+        i = bisect.bisect_right(self._nsec_owners, name) - 1
+        return self.rrsets[(self._nsec_owners[i], dns.rdatatype.NSEC)]
 
     def _at(self, name: dns.name.Name, qtype: int) -> Found | None:
         rrset = self.rrsets.get((name, qtype))

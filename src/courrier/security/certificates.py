@@ -79,6 +79,18 @@ def ensure_certificate(settings: Settings) -> tuple[Path, Path, bool]:
     return cert_path, key_path, True
 
 
+def tlsa_value(cert_path: Path) -> str:
+    """The DANE-EE TLSA record of the certificate's key (RFC 7672 §3.1.1: usage 3, selector
+    1 SPKI, matching 1 SHA-256): it stays true across renewals that keep the key."""
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(spki)
+    return f"3 1 1 {digest.finalize().hex()}"
+
+
 def server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
     """A server context with TLS 1.2+ (RFC 8996, RFC 8314 §4.1)."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
