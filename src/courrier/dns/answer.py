@@ -23,6 +23,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from courrier.dns.rendered import Rendered, shape
 from courrier.dns.zone import Outcome, Zone
 
 #: Our EDNS payload size (the DNS flag day 2020 value: no fragmentation).
@@ -38,9 +39,14 @@ class Authority:
 
     def __init__(self, zones: list[Zone] | None = None) -> None:
         self.zones: dict[dns.name.Name, Zone] = {z.origin: z for z in zones or []}
+        self.rendered = Rendered()
 
     def replace(self, zones: list[Zone]) -> None:
-        self.zones = {z.origin: z for z in zones}
+        """Serve ``zones`` from now on; the answers kept go when any of them changed."""
+        new = {z.origin: z for z in zones}
+        if new.keys() != self.zones.keys() or any(z is not self.zones[o] for o, z in new.items()):
+            self.rendered.clear()
+        self.zones = new
 
     def zone_for(self, name: dns.name.Name) -> Zone | None:
         """The zone with the longest origin that contains ``name``."""
@@ -56,6 +62,17 @@ class Authority:
         """The response to ``wire``; None when nothing is to be sent (a response, or too
         short to have a header to answer). ``truncate``: only the header and question, with
         TC set ("ask again over TCP"), as for a client over its rate limit."""
+        plain = None if truncate else shape(wire, tcp=tcp, payload=PAYLOAD)
+        if plain is not None:
+            kept = self.rendered.get(plain[0], wire, plain[1])
+            if kept is not None:
+                return kept
+        answer = self._render(wire, tcp=tcp, truncate=truncate)
+        if plain is not None and answer is not None:
+            self.rendered.put(plain[0], answer)
+        return answer
+
+    def _render(self, wire: bytes, *, tcp: bool, truncate: bool) -> bytes | None:
         try:
             query = dns.message.from_wire(wire)
         except dns.message.BadEDNS:
