@@ -12,6 +12,7 @@ DMARC) are checked for meaning by the caller (``courrier.provisioning``).
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 
 import dns.exception
@@ -28,6 +29,8 @@ ALLOWED = (
     *("A", "AAAA", "CAA", "CNAME", "DS", "HTTPS", "MX", "NS", "SRV", "SSHFP", "SVCB", "TLSA"),
     "TXT",
 )
+#: A host name's label: letters, digits and hyphens (RFC 1123 §2.1, RFC 5321 §2.3.5).
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 #: RFC 2181 §8: a TTL is at most 2^31 - 1.
 MAX_TTL = 2**31 - 1
 
@@ -86,7 +89,11 @@ def _owner(origin: dns.name.Name, name: str) -> dns.name.Name:
 def _parse(rdtype: str, value: str, origin: dns.name.Name) -> dns.rdata.Rdata:
     try:
         return dns.rdata.from_text(
-            dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), value, origin=origin
+            dns.rdataclass.IN,
+            dns.rdatatype.from_text(rdtype),
+            value,
+            origin=origin,
+            relativize=False,
         )
     except (dns.exception.DNSException, ValueError) as exc:
         hint = ""
@@ -137,6 +144,10 @@ def _check_target(
             f"{rdtype} must name a host, not the address {written} (RFC 5321 §5.1, RFC 2782)."
         )
     text = target.to_text(omit_final_dot=True)
+    if not all(_HOST_LABEL.fullmatch(label) for label in text.split(".")):
+        raise InvalidRecord(
+            f"{rdtype} must name a host; {text!r} is not a host name (RFC 5321 §2.3.5)."
+        )
     if any(dns.name.from_text(r.name) == target and r.type == "CNAME" for r in others):
         raise InvalidRecord(
             f"{rdtype} points at {text}, which is a CNAME; it must name the host itself "
