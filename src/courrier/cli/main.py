@@ -13,7 +13,18 @@ from collections.abc import Sequence
 import uvloop
 
 from courrier import __version__
-from courrier.cli import alias, config_cmd, dkim, domain, queue, quickstart, report, serve, user
+from courrier.cli import (
+    alias,
+    config_cmd,
+    dkim,
+    dns,
+    domain,
+    queue,
+    quickstart,
+    report,
+    serve,
+    user,
+)
 from courrier.cli.common import FAILURE, USAGE
 from courrier.config import ConfigError
 from courrier.provisioning import InvalidInput
@@ -26,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"courrier {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (quickstart, serve, domain, dkim, user, alias, queue, report, config_cmd):
+    for module in (quickstart, serve, domain, dns, dkim, user, alias, queue, report, config_cmd):
         module.register(sub)
     return parser
 

@@ -145,18 +145,22 @@ class ZoneBuilder:
         return zones
 
     async def signing_key(self, store: Store, domain: str) -> SigningKey:
-        """The zone's key for our algorithm, made and kept in the store on first use."""
+        """The zone's key for our algorithm (:func:`zone_key`), remembered."""
         assert self.algorithm is not None
         key = self._keys.get(domain)
-        if key is not None and key.dnskey.algorithm == self.algorithm:
-            return key
-        kept = await store.dnssec_key(domain, self.algorithm)
-        if kept is None:
-            pem = await asyncio.to_thread(new_key, self.algorithm)
-            kept = await store.add_dnssec_key(domain, self.algorithm, pem)
-        key = SigningKey.from_pem(dns.name.from_text(domain), kept.algorithm, kept.private_key)
-        self._keys[domain] = key
+        if key is None or key.dnskey.algorithm != self.algorithm:
+            key = self._keys[domain] = await zone_key(store, domain, self.algorithm)
         return key
+
+
+async def zone_key(store: Store, domain: str, algorithm: int) -> SigningKey:
+    """``domain``'s signing key for ``algorithm``, made and kept in the store on first use
+    (by whichever node, or ``courrier dns ds``, asks first)."""
+    kept = await store.dnssec_key(domain, algorithm)
+    if kept is None:
+        pem = await asyncio.to_thread(new_key, algorithm)
+        kept = await store.add_dnssec_key(domain, algorithm, pem)
+    return SigningKey.from_pem(dns.name.from_text(domain), kept.algorithm, kept.private_key)
 
 
 def _children(domains: Sequence[str]) -> dict[str, list[str]]:
