@@ -14,7 +14,8 @@ threads of its own, so one server can outlive the event loop of any one test.
   value says "none of these". A name with SPF records and no TXT entry also has TXT records
   with the same strings (the suite publishes ``v=spf1`` records once, as type SPF).
 - ``{MX: [preference, exchange]}``, ``{A: address}``, ``{AAAA: address}``, ``{PTR: name}``,
-  ``{CNAME: name}``; a value ``TIMEOUT`` makes queries for that type time out.
+  ``{CNAME: name}``; any other type in zone-file syntax (``{SRV: "0 1 993 mx.example."}``);
+  a value ``TIMEOUT`` makes queries for that type time out.
 - ``TIMEOUT`` among the entries: a query for a type none of whose records came before it times
   out; the others are answered with the records before it.
 - a name not in the data does not exist (NXDOMAIN; NODATA for an empty non-terminal); a name
@@ -81,6 +82,8 @@ def _rdata(rtype: str, value: Any) -> dns.rdata.Rdata | None:
         return dns.rdtypes.ANY.PTR.PTR(IN, dns.rdatatype.PTR, _name(value))
     if rtype == "CNAME":
         return dns.rdtypes.ANY.CNAME.CNAME(IN, dns.rdatatype.CNAME, _name(value))
+    if isinstance(value, str):  # any other type, in zone-file syntax with absolute names
+        return dns.rdata.from_text(IN, rtype, value, origin=dns.name.root, relativize=False)
     raise ValueError(f"unknown record type in zonedata: {rtype}")
 
 
