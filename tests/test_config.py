@@ -111,6 +111,42 @@ def test_errors_name_the_key(tmp_path: Path, text: str, env: dict[str, str], mes
     assert message in str(info.value)
 
 
+def test_dns_secondaries_and_tsig_keys() -> None:
+    secret = "c2VjcmV0IGtleSBmb3IgdHJhbnNmZXJz"
+    settings = config.load(
+        env={
+            "COURRIER_DNS_SECONDARIES": "192.0.2.53, [2001:db8::53]:5353",
+            "COURRIER_DNS_TSIG_KEYS": f"xfr.example.org.:HMAC-SHA256:{secret}",
+        }
+    )
+    secondaries = [config.parse_secondary(s) for s in settings.dns.secondaries]
+    assert secondaries == [("192.0.2.53", 53), ("2001:db8::53", 5353)]
+    (key,) = [config.parse_tsig_key(k) for k in settings.dns.tsig_keys]
+    assert key == ("xfr.example.org.", "hmac-sha256", b"secret key for transfers")
+
+
+@pytest.mark.parametrize(
+    ("setting", "values", "message"),
+    [
+        ("secondaries", ["ns2.example.net"], "'ns2.example.net' is not an IP address[:port]"),
+        ("secondaries", ["192.0.2.53:x"], "'192.0.2.53:x' has a bad port"),
+        ("tsig_keys", ["xfr:hmac-sha256"], "'xfr'… is not name:algorithm:base64secret"),
+        ("tsig_keys", ["xfr:hmac-md5:c2VjcmV0"], "xfr: the algorithm must be one of hmac-sha1"),
+        ("tsig_keys", ["xfr:hmac-sha256:not base64!"], "xfr: the secret is not base64"),
+        (
+            "tsig_keys",
+            ["a:hmac-sha256:c2VjcmV0", "A.:hmac-sha1:c2VjcmV0"],
+            "two keys have the same name",
+        ),
+    ],
+)
+def test_dns_transfer_settings_errors(setting: str, values: list[str], message: str) -> None:
+    with pytest.raises(config.ConfigError) as info:
+        config.load(env={}, overrides={f"dns.{setting}": values})
+    assert str(info.value).startswith(f"dns.{setting}: ") and message in str(info.value)
+    assert "not base64!" not in str(info.value)  # a secret is never shown
+
+
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(config.ConfigError, match="no such configuration file"):
         config.load(tmp_path / "absent.toml", env={})

@@ -8,8 +8,11 @@ prints them. Environment overrides use ``COURRIER_<SECTION>_<KEY>`` (``COURRIER_
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import difflib
+import ipaddress
 import os
 import re
 import socket
@@ -154,6 +157,14 @@ class DNSSettings:
     mta_sts: Literal["none", "testing", "enforce"] = "none"
     #: Certificate authorities allowed to issue for our domains (CAA, RFC 8659); empty: none.
     caa_issuers: list[str] = field(default_factory=lambda: ["letsencrypt.org"])
+    #: Secondary name servers of our zones, each ``address[:port]`` (an IP address, port 53
+    #: by default): they may transfer the zones (AXFR/IXFR, over TCP) and get a NOTIFY when one
+    #: changes. With ``tsig_keys`` set, the key is what lets a secondary transfer, not this list.
+    secondaries: list[str] = field(default_factory=list)
+    #: TSIG keys (RFC 8945), each ``name:algorithm:base64secret`` (algorithm ``hmac-sha256``,
+    #: …); when any is set, every transfer must be signed with one of them, and NOTIFY is
+    #: signed with the first.
+    tsig_keys: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -300,6 +311,11 @@ class Settings:
                 raise ConfigError(f"listeners.{name}.port: {port} is not a valid TCP port")
         for resolver in self.dns.resolvers:
             parse_hostport(resolver, 53, key="dns.resolvers")
+        for secondary in self.dns.secondaries:
+            parse_secondary(secondary)
+        names = [parse_tsig_key(value)[0].rstrip(".").lower() for value in self.dns.tsig_keys]
+        if len(set(names)) != len(names):
+            raise ConfigError("dns.tsig_keys: two keys have the same name")
         if self.store.max_batch < 1 or self.store.readers < 1:
             raise ConfigError("store.max_batch and store.readers: must be at least 1")
         if self.smtp.max_recipients < 100:
@@ -336,6 +352,42 @@ def parse_hostport(value: str, default_port: int, *, key: str) -> tuple[str, int
     if not host or not 0 < port < 65536:
         raise ConfigError(f"{key}: {value!r} is not host[:port]")
     return host, port
+
+
+def parse_secondary(value: str) -> tuple[str, int]:
+    """One of ``dns.secondaries``: an IP address (a transfer is allowed by the address it
+    comes from) and a port, 53 by default."""
+    host, port = parse_hostport(value, 53, key="dns.secondaries")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(f"dns.secondaries: {value!r} is not an IP address[:port]") from None
+    return host, port
+
+
+#: TSIG algorithms accepted in ``dns.tsig_keys``: the HMAC-SHA family of RFC 8945 §6.
+TSIG_ALGORITHMS = ("hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512")
+_KEY_NAME = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$")
+
+
+def parse_tsig_key(value: str) -> tuple[str, str, bytes]:
+    """One of ``dns.tsig_keys``, ``name:algorithm:base64secret``, as (name, algorithm,
+    secret). Errors name the key, never show the secret."""
+    name, _, rest = value.partition(":")
+    algorithm, _, secret = rest.partition(":")
+    if not _KEY_NAME.match(name) or not secret:
+        raise ConfigError(f"dns.tsig_keys: {name!r}… is not name:algorithm:base64secret")
+    algorithm = algorithm.lower()
+    if algorithm not in TSIG_ALGORITHMS:
+        listed = ", ".join(TSIG_ALGORITHMS)
+        raise ConfigError(f"dns.tsig_keys: {name}: the algorithm must be one of {listed}")
+    try:
+        decoded = base64.b64decode(secret, validate=True)
+    except binascii.Error:
+        decoded = b""
+    if not decoded:
+        raise ConfigError(f"dns.tsig_keys: {name}: the secret is not base64")
+    return name, algorithm, decoded
 
 
 def load(
