@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from courrier import provisioning
-from courrier.config import Settings
+from courrier.config import Settings, parse_secondary, parse_tsig_key
 from courrier.dns.records import Record
 from courrier.dns.server import DNSServer
 from courrier.dns.signing import ALGORITHMS
@@ -177,7 +177,13 @@ class Server:
             if settings.dns.dnssec
             else None,
         )
-        dns_server = self.dns = DNSServer(store, builder, rate_limit=settings.dns.rate_limit)
+        dns_server = self.dns = DNSServer(
+            store,
+            builder,
+            rate_limit=settings.dns.rate_limit,
+            secondaries=[parse_secondary(s) for s in settings.dns.secondaries],
+            tsig_keys=[parse_tsig_key(k) for k in settings.dns.tsig_keys],
+        )
         await dns_server.refresh()
         port = settings.port("dns")
         loop = asyncio.get_running_loop()
@@ -212,6 +218,8 @@ class Server:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.dns is not None:
+            await self.dns.close()  # NOTIFYs still waiting for an answer
         if self.store is not None:
             await self.store.close()
         log.info("stopped")

@@ -82,7 +82,7 @@ class Authority:
         if query.flags & dns.flags.QR:
             return None  # never answer an answer (reflection loops)
         response = self._answer(query)
-        limit = 65535 if tcp else _udp_limit(query)
+        limit = 65535 if tcp else udp_limit(query)
         if not truncate:
             try:
                 return response.to_wire(max_size=limit)
@@ -114,7 +114,7 @@ class Authority:
             response.set_rcode(dns.rcode.REFUSED)
             return response
         if question.rdtype in (dns.rdatatype.AXFR, dns.rdatatype.IXFR):
-            response.set_rcode(dns.rcode.REFUSED)  # zone transfers: to listed secondaries only
+            response.set_rcode(dns.rcode.REFUSED)  # transfers are courrier.dns.transfer's business
             return response
         qtype: int = question.rdtype
         if qtype == dns.rdatatype.DS and question.name == zone.origin != dns.name.root:
@@ -215,7 +215,7 @@ def _any_type(zone: Zone, name: dns.name.Name) -> int:
     return dns.rdatatype.SOA if name == zone.origin else dns.rdatatype.A
 
 
-def _udp_limit(query: dns.message.Message) -> int:
+def udp_limit(query: dns.message.Message) -> int:
     if query.edns < 0:
         return CLASSIC
     return max(CLASSIC, min(query.payload, PAYLOAD))
