@@ -20,6 +20,7 @@ import dns.message
 import dns.name
 import dns.opcode
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.TSIG
@@ -98,16 +99,29 @@ async def dig(running: Running, *args: str, tool: str = "dig") -> str:
     return await run(tool, "@127.0.0.1", "-p", port, "+time=3", once, *args)
 
 
-def records(out: str) -> list[tuple[str, str, str]]:
-    """(owner, type, data) of each record dig or kdig printed, TSIG left out."""
+Record = tuple[dns.name.Name, int, dns.rdata.Rdata]
+
+
+def records(out: str) -> list[Record]:
+    """The records dig or kdig printed, TSIG left out, parsed back (their text differs)."""
     found = []
     for line in out.splitlines():
         if line.startswith(";") or not line.strip():
             continue
         name, _ttl, _class, rdtype, data = line.split(None, 4)
         if rdtype != "TSIG":
-            found.append((name, rdtype, data))
+            rdata = dns.rdata.from_text(dns.rdataclass.IN, rdtype, data)
+            found.append((dns.name.from_text(name), rdata.rdtype, rdata))
     return found
+
+
+def contents(zone: Zone) -> set[Record]:
+    """Every record of ``zone``, signatures included."""
+    return {
+        (r.name, r.rdtype, rdata)
+        for r in [*zone.rrsets.values(), *zone.signatures.values()]
+        for rdata in r
+    }
 
 
 def served(running: Running) -> Zone:
@@ -117,17 +131,15 @@ def served(running: Running) -> Zone:
 
 async def test_a_signed_axfr_gets_the_whole_zone_from_dig_and_kdig(keyed: Running) -> None:
     zone = served(keyed)
-    expected = {
-        (r.name.to_text(), dns.rdatatype.to_text(r.rdtype), rdata.to_text())
-        for r in zone.rrsets.values()
-        for rdata in r
-    }
-    assert {t for _, t, _ in expected} >= {"SOA", "NS", "MX", "TXT", "SRV", "CNAME", "A", "AAAA"}
+    expected = contents(zone)
+    served_types = {"SOA", "NS", "MX", "TXT", "SRV", "CNAME", "A", "AAAA", "TLSA", "CAA"}
+    present = {dns.rdatatype.to_text(rdtype) for _, rdtype, _ in expected}
+    assert present >= served_types | {"DNSKEY", "NSEC", "RRSIG"}  # a signed zone
     for tool in ("dig", "kdig"):
         out = await dig(keyed, "-y", DIG_KEY, "example.org", "AXFR", tool=tool)
         got = records(out)
-        assert got[0][1] == "SOA" and got[-1] == got[0], out
-        assert f" {zone.serial} " in got[0][2]
+        assert got[0][1] == dns.rdatatype.SOA and got[-1] == got[0], out
+        assert got[0][2] == zone.soa[0]
         assert len(got) == len(expected) + 1 and set(got) == expected, out
         assert "TSIG" in out and "NOERROR" in out.split("TSIG")[1]  # the answer is signed
 
@@ -164,13 +176,14 @@ async def test_ixfr(keyed: Running) -> None:
     zone = served(keyed)
     out = await dig(keyed, "-y", DIG_KEY, "example.org", f"IXFR={zone.serial}")
     got = records(out)
-    assert len(got) == 1 and got[0][1] == "SOA" and f" {zone.serial} " in got[0][2], out
+    assert [rdata for _, _, rdata in got] == [zone.soa[0]], out
     out = await dig(keyed, "-y", DIG_KEY, "example.org", f"IXFR={zone.serial - 1}")
     got = records(out)
-    assert got[0] == got[-1] and len(got) == len(list(zone.records())) + 1, out
+    assert got[0] == got[-1] and len(got) == len(contents(zone)) + 1, out
+    assert set(got) == contents(zone)
     # Over UDP, an IXFR that would need more is told our SOA (come back over TCP).
     out = await dig(keyed, "-y", DIG_KEY, "+notcp", "example.org", f"IXFR={zone.serial - 1}")
-    assert [r[1] for r in records(out)] == ["SOA"] and "(UDP)" in out, out
+    assert [r[2] for r in records(out)] == [zone.soa[0]] and "(UDP)" in out, out
 
 
 async def test_signed_queries_get_signed_answers(keyed: Running) -> None:
@@ -188,7 +201,7 @@ async def test_signed_queries_get_signed_answers(keyed: Running) -> None:
 async def test_without_keys_the_listed_addresses_may_transfer(tmp_path: Path) -> None:
     async with primary(tmp_path, secondaries=["127.0.0.2:9"]) as running:
         listed = await dig(running, "-b", "127.0.0.2", "example.org", "AXFR")
-        assert records(listed)[0][1] == "SOA" and len(records(listed)) > 10, listed
+        assert set(records(listed)) == contents(served(running)), listed
         unlisted = await dig(running, "-b", "127.0.0.1", "example.org", "AXFR")
         assert "Transfer failed" in unlisted and not records(unlisted)
 
@@ -420,6 +433,24 @@ def _record(rrset: dns.rrset.RRset) -> bytes:
     buffer = io.BytesIO()
     rrset.to_wire(buffer)
     return buffer.getvalue()
+
+
+def test_the_authority_answers_what_is_neither_signed_nor_a_transfer() -> None:
+    keys = tsig.keyring([("xfr-key", "hmac-sha256", base64.b64decode(SECRET))])
+    key = keys[dns.name.from_text("xfr-key")]
+    transfers, authority = Transfers([], keys), Authority([big_zone(1)])
+    for edns in (-1, 0):
+        plain = dns.message.make_query("example.org", "NS", use_edns=edns)
+        assert transfers.respond(authority, plain.to_wire(), "192.0.2.1", tcp=False) is None
+        signed = dns.message.make_query("example.org", "NS", use_edns=edns)
+        signed.use_tsig(key)
+        wire = signed.to_wire()
+        (answer,) = transfers.respond(authority, wire, "192.0.2.1", tcp=False) or []
+        response = dns.message.from_wire(answer, keyring=key, request_mac=signed.mac)
+        assert response.had_tsig and response.answer[0].rdtype == dns.rdatatype.NS
+        axfr = dns.message.make_query("example.org", "AXFR", use_edns=edns)
+        (refused,) = transfers.respond(authority, axfr.to_wire(), "192.0.2.1", tcp=True) or []
+        assert dns.message.from_wire(refused).rcode() == dns.rcode.REFUSED  # no key
 
 
 def test_notify_and_its_answer() -> None:
