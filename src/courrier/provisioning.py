@@ -18,11 +18,12 @@ import email_validator
 
 from courrier.config import ConfigError, Settings, parse_hostport
 from courrier.dns import validate
-from courrier.dns.records import Record, merge, recommended_records, txt_kind
+from courrier.dns.records import Record, host_records, merge, recommended_records, txt_kind
 from courrier.mailauth import dmarc
 from courrier.mailauth import keys as dkim_keys
 from courrier.mailauth.spfsyntax import syntax_error
 from courrier.security import passwords, sasl
+from courrier.security.certificates import certificate_paths, tlsa_value
 from courrier.store import Account, Alias, DkimKey, Domain, NotFound, Relay, Store
 
 
@@ -153,8 +154,9 @@ async def domain_records(
     store: Store, settings: Settings, name: str, now: int | None = None
 ) -> list[Record]:
     """The DNS records ``name`` should publish (``courrier domain dns``, and the zone we serve):
-    the recommended ones with every DKIM key that must be published now, and the records an
-    admin added (which replace ours of the same kind)."""
+    the recommended ones with every DKIM key that must be published now, the mail host's
+    addresses and TLSA when its name is in the domain, and the records an admin added
+    (which replace ours of the same kind)."""
     now = int(time.time()) if now is None else now
     found = await store.list_dkim_keys(name)
     state = dkim_keys.states(found, now)
@@ -169,6 +171,11 @@ async def domain_records(
         mta_sts=settings.dns.mta_sts,
         caa_issuers=settings.dns.caa_issuers,
     )
+    host = settings.server.hostname.rstrip(".").lower()
+    if host == name or host.endswith("." + name):
+        cert, _ = certificate_paths(settings)
+        tlsa = [tlsa_value(cert)] if cert.is_file() else []
+        ours += host_records(host, settings.dns.host_addresses, tlsa)
     added = [
         Record(r.name, r.type, r.value, f"added by an admin (#{r.id})", r.ttl)
         for r in await store.list_dns_records(name)

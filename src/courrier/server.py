@@ -30,11 +30,9 @@ from courrier.mailauth.signing import Sealer, Signer
 from courrier.pop3.server import MaildropLocks, POP3Server
 from courrier.queue.runner import QueueRunner
 from courrier.security.certificates import (
-    certificate_paths,
     describe,
     ensure_certificate,
     server_context,
-    tlsa_value,
 )
 from courrier.smtp.server import SMTPServer
 from courrier.store import Store, open_store
@@ -167,12 +165,9 @@ class Server:
         async def records_of(domain: str) -> list[Record]:
             return await provisioning.domain_records(store, settings, domain)
 
-        cert_path, _ = certificate_paths(settings)
         builder = ZoneBuilder(
             hostname,
             records_of,
-            settings.dns.host_addresses,
-            host_tlsa=[tlsa_value(cert_path)] if cert_path.is_file() else [],
             dnssec_algorithm=ALGORITHMS[settings.dns.dnssec_algorithm]
             if settings.dns.dnssec
             else None,

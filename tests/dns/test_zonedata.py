@@ -26,7 +26,7 @@ def builder(store: Store, algorithm: int | None = Algorithm.ECDSAP256SHA256) -> 
     async def records_of(domain: str) -> list[Record]:
         return await provisioning.domain_records(store, SETTINGS, domain, now=NOW)
 
-    return ZoneBuilder("mail.example.org", records_of, ["192.0.2.25"], dnssec_algorithm=algorithm)
+    return ZoneBuilder("mail.example.org", records_of, dnssec_algorithm=algorithm)
 
 
 def by_origin(zones: list[Any]) -> dict[str, Any]:

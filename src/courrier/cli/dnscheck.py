@@ -75,7 +75,7 @@ async def export(args: argparse.Namespace) -> int:
     host = settings.server.hostname
     now = int(time.time())
     # The serial is the export's time: each export is newer than the last (RFC 1982).
-    zone = zone_of(name, host, records, serial=now, host_addresses=settings.dns.host_addresses)
+    zone = zone_of(name, host, records, serial=now)
     header = [
         f"The zone of {name}, exported by courrier {__version__} at "
         f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(now))}, unsigned.",

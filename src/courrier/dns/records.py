@@ -182,3 +182,29 @@ def merge(generated: Sequence[Record], added: Sequence[Record]) -> list[Record]:
         kind(r) for r in added if r.type == "CNAME" or (r.type == "TXT" and txt_kind(r.value))
     }
     return [r for r in generated if kind(r) not in replaced] + list(added)
+
+
+def host_records(host: str, addresses: Sequence[str], tlsa: Sequence[str]) -> list[Record]:
+    """The mail host's own records, for the zone its name is in: its addresses and its
+    TLSA record (DANE, RFC 7672 §3: at ``_25._tcp.<host>``)."""
+    host = host.rstrip(".")
+    found = [
+        Record(
+            host,
+            "AAAA" if ":" in address else "A",
+            address,
+            "The mail server's address (dns.host_addresses).",
+        )
+        for address in addresses
+    ]
+    found += [
+        Record(
+            f"_25._tcp.{host}",
+            "TLSA",
+            value,
+            "DANE (RFC 7672): senders that validate DNSSEC check the server's certificate "
+            "against this key.",
+        )
+        for value in tlsa
+    ]
+    return found

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -34,12 +33,9 @@ def zone_of(
     records: Sequence[Record],
     *,
     serial: int,
-    host_addresses: Sequence[str] = (),
-    host_tlsa: Sequence[str] = (),
     delegations: Sequence[str] = (),
 ) -> Zone:
-    """The unsigned zone of ``domain``: SOA, NS, the mail host's A/AAAA and TLSA (DANE,
-    RFC 7672 §3: ``_25._tcp.<host>``) when it is inside, the records, and NS for the hosted
+    """The unsigned zone of ``domain``: SOA, NS, the records, and NS for the hosted
     subdomains in ``delegations`` (their own zones, served here too)."""
     host = hostname.rstrip(".")
     refresh, retry, expire, minimum = SOA_TIMERS
@@ -53,12 +49,6 @@ def zone_of(
         rrset(domain + ".", 3600, "NS", f"{host}."),
     ]
     origin = dns.name.from_text(domain)
-    if dns.name.from_text(host).is_subdomain(origin):
-        for address in host_addresses:
-            kind = "AAAA" if ipaddress.ip_address(address).version == 6 else "A"
-            sets.append(rrset(host + ".", 3600, kind, address))
-        if host_tlsa:
-            sets.append(rrset(f"_25._tcp.{host}.", 3600, "TLSA", *host_tlsa))
     for record in records:
         value = record.zone_line().split("\t", 4)[4]
         sets.append(rrset(record.name + ".", record.ttl, record.type, value))
@@ -90,15 +80,11 @@ class ZoneBuilder:
         self,
         hostname: str,
         records_of: RecordsOf,
-        host_addresses: Sequence[str] = (),
         *,
-        host_tlsa: Sequence[str] = (),
         dnssec_algorithm: int | None = None,
     ) -> None:
         self.hostname = hostname
         self.records_of = records_of
-        self.host_addresses = list(host_addresses)
-        self.host_tlsa = list(host_tlsa)
         self.algorithm = dnssec_algorithm
         #: domain → (content digest, zone) of the last build.
         self._built: dict[str, tuple[str, Zone]] = {}
@@ -118,7 +104,7 @@ class ZoneBuilder:
                 if c in keys
             ]
             lines = [r.zone_line() for r in records]
-            lines += [*self.host_addresses, *self.host_tlsa, *children[domain]]
+            lines += children[domain]
             lines += [r.to_text() for r in ds]
             key = keys.get(domain)
             if key is not None:
@@ -132,8 +118,6 @@ class ZoneBuilder:
                     self.hostname,
                     records,
                     serial=serial,
-                    host_addresses=self.host_addresses,
-                    host_tlsa=self.host_tlsa,
                     delegations=children[domain],
                 )
                 if key is not None:
