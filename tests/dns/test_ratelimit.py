@@ -28,6 +28,14 @@ def test_the_rate_holds_per_network() -> None:
     assert limiter.check("192.0.2.200", 100.0) == "drop"
     assert limiter.check("198.51.100.1", 100.0) == "allow"
     assert limiter.check("2001:db8:0:1::1", 100.0) == "allow"
+    # An IPv4 client seen on a dual-stack socket is in its own /24, not in one /56 of all.
+    assert limiter.check("::ffff:192.0.2.9", 100.0) != "allow"
+    assert limiter.check("::ffff:203.0.113.9", 100.0) == "allow"
+    # IPv6 networks are /56: a neighbour in the same /56 shares, the next /56 does not.
+    for _ in range(5):
+        limiter.check("2001:db8:0:100::1", 100.0)
+    assert limiter.check("2001:db8:0:1ff::2", 100.0) != "allow"
+    assert limiter.check("2001:db8:0:200::1", 100.0) == "allow"
     # Half a second later, half the rate is back.
     later = Counter(limiter.check("192.0.2.1", 100.5) for _ in range(5))
     assert later["allow"] == 2

@@ -55,9 +55,15 @@ class RateLimiter:
 
 
 def _network(source: str) -> str:
+    """The /24 or /56 ``source`` is in, as text; an IPv4 address's by cutting its string (the
+    listener gives dotted quads), which is what every query pays for."""
+    if source.count(".") == 3 and ":" not in source:
+        return source[: source.rindex(".")] + ".0/24"
     try:
         address = ipaddress.ip_address(source)
     except ValueError:
         return source
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # an IPv4 client of a dual-stack socket
     prefix = 24 if address.version == 4 else 56
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
