@@ -44,6 +44,7 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python -m bench.dkim_bench
 	$(BIN)/python -m bench.imap_bench
 	$(BIN)/python -m bench.pop3_bench
+	$(BIN)/python -m bench.dns_qps
 
 clean:
 	rm -rf $(VENV) build *.egg-info
