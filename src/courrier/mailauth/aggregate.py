@@ -60,7 +60,7 @@ MAX_SOURCES = 1000
 
 # Appendix C's enumerations; a value outside them (none is expected) is written as the default.
 _ALIGNMENT = ("r", "s")
-_DISPOSITIONS = ("none", "quarantine", "reject")
+DISPOSITIONS = ("none", "quarantine", "reject")
 _DMARC_RESULTS = ("pass", "fail")
 _OVERRIDES = ("forwarded", "sampled_out", "trusted_forwarder", "mailing_list", "local_policy")
 _DKIM_RESULTS = ("none", "pass", "fail", "policy", "neutral", "temperror", "permerror")
@@ -142,9 +142,9 @@ def feedback_xml(
     _leaf(published, "domain", policy.get("domain") or counts[0].policy_domain)
     _leaf(published, "adkim", _choice(policy.get("adkim"), _ALIGNMENT, "r"))
     _leaf(published, "aspf", _choice(policy.get("aspf"), _ALIGNMENT, "r"))
-    p = _choice(policy.get("p"), _DISPOSITIONS, "none")
+    p = _choice(policy.get("p"), DISPOSITIONS, "none")
     _leaf(published, "p", p)
-    _leaf(published, "sp", _choice(policy.get("sp"), _DISPOSITIONS, p))
+    _leaf(published, "sp", _choice(policy.get("sp"), DISPOSITIONS, p))
     pct = policy.get("pct")
     _leaf(published, "pct", pct if isinstance(pct, int) and not isinstance(pct, bool) else 100)
     _leaf(published, "fo", policy.get("fo") or "0")
@@ -163,7 +163,7 @@ def _record(root: ET.Element, count: DmarcCount) -> None:
     _leaf(row, "source_ip", _source_ip(data.get("source_ip")))
     _leaf(row, "count", count.count)
     evaluated = ET.SubElement(row, "policy_evaluated")
-    _leaf(evaluated, "disposition", _choice(data.get("disposition"), _DISPOSITIONS, "none"))
+    _leaf(evaluated, "disposition", _choice(data.get("disposition"), DISPOSITIONS, "none"))
     _leaf(evaluated, "dkim", _choice(data.get("dkim"), _DMARC_RESULTS, "fail"))
     _leaf(evaluated, "spf", _choice(data.get("spf"), _DMARC_RESULTS, "fail"))
     for given in data.get("reasons") or []:
@@ -211,11 +211,11 @@ def summary(counts: Sequence[DmarcCount]) -> dict[str, Any]:
     DMARC (an aligned DKIM or SPF pass), the dispositions applied, the policy and the rows."""
     policy = published_policy(counts)
     messages = passed = 0
-    dispositions = dict.fromkeys(_DISPOSITIONS, 0)
+    dispositions = dict.fromkeys(DISPOSITIONS, 0)
     sources: list[dict[str, Any]] = []
     for count in counts:
         data = _json(count.record)
-        disposition = _choice(data.get("disposition"), _DISPOSITIONS, "none")
+        disposition = _choice(data.get("disposition"), DISPOSITIONS, "none")
         messages += count.count
         dispositions[disposition] += count.count
         if "pass" in (data.get("dkim"), data.get("spf")):
@@ -230,10 +230,22 @@ def summary(counts: Sequence[DmarcCount]) -> dict[str, Any]:
                 "header_from": str(data.get("header_from") or ""),
             }
         )
-    sources.sort(key=lambda s: -int(s["count"]))
-    result: dict[str, Any] = {
+    return {"rows": len(counts), **summary_fields(messages, passed, dispositions, policy, sources)}
+
+
+def summary_fields(
+    messages: int,
+    passed: int,
+    dispositions: dict[str, int],
+    policy: dict[str, Any],
+    sources: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The summary of a DMARC aggregate report, sent (:func:`summary`) or received
+    (``courrier.mailauth.reportin``): totals, dispositions, the policy, and the sources with
+    the most messages first (at most :data:`MAX_SOURCES`)."""
+    sources = sorted(sources, key=lambda s: -int(s["count"]))
+    fields: dict[str, Any] = {
         "messages": messages,
-        "rows": len(counts),
         "pass": passed,
         "fail": messages - passed,
         "dispositions": dispositions,
@@ -241,8 +253,8 @@ def summary(counts: Sequence[DmarcCount]) -> dict[str, Any]:
         "sources": sources[:MAX_SOURCES],
     }
     if len(sources) > MAX_SOURCES:
-        result["sources_left_out"] = len(sources) - MAX_SOURCES
-    return result
+        fields["sources_left_out"] = len(sources) - MAX_SOURCES
+    return fields
 
 
 def gzipped(text: str) -> bytes:

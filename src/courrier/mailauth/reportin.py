@@ -29,6 +29,7 @@ import idna
 import parsedmarc
 from parsedmarc.config import ParserConfig
 
+from courrier.mailauth.aggregate import DISPOSITIONS, summary_fields
 from courrier.message.headers import param_text, parse_disposition
 from courrier.message.mime import MimePart, parse_mime
 from courrier.message.text import decode_transfer
@@ -45,9 +46,6 @@ MAX_ATTACHMENTS = 16
 """Candidate parts read in one message; a report message has one."""
 MAX_LABEL = 256
 """Characters kept of a reporter's organisation name or report id."""
-MAX_SOURCES = 1000
-"""Source rows kept in a DMARC summary, those with the most messages first (the report itself,
-kept beside it, has them all)."""
 
 # What report senders label their attachments with. RFC 7489 §7.2.1.1 names gzip and zip
 # (Google sends application/zip, Microsoft and Yahoo application/gzip); RFC 8460 §5.3 the two
@@ -79,7 +77,6 @@ _DATE_RANGE = re.compile(
     r"<date_range>\s*<begin>\s*(\d{1,12})(?:\.\d*)?\s*</begin>\s*"
     r"<end>\s*(\d{1,12})(?:\.\d*)?\s*</end>"
 )
-_DISPOSITIONS = ("none", "quarantine", "reject")
 # A host name's labels (RFC 1035 §2.3.4 lengths; "_" as DNS allows it): no spaces, slashes,
 # control characters, anything a report could smuggle into a column or a terminal.
 _DNS_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
@@ -324,7 +321,7 @@ def _dmarc(text: str, now: int) -> Report:
     policy = parsed["policy_published"]
     begin, end = _dmarc_period(text, meta)
     sources: list[dict[str, Any]] = []
-    dispositions = dict.fromkeys(_DISPOSITIONS, 0)
+    dispositions = dict.fromkeys(DISPOSITIONS, 0)
     messages = passed = 0
     for record in parsed["records"]:
         count = _count(record["count"], "row count")
@@ -346,17 +343,7 @@ def _dmarc(text: str, now: int) -> Report:
                 "header_from": str(record["identifiers"]["header_from"] or ""),
             }
         )
-    sources.sort(key=lambda s: -int(s["count"]))
-    summary: dict[str, Any] = {
-        "messages": messages,
-        "pass": passed,
-        "fail": messages - passed,
-        "dispositions": dispositions,
-        "policy": {k: policy.get(k) for k in ("p", "sp", "pct", "adkim", "aspf")},
-        "sources": sources[:MAX_SOURCES],
-    }
-    if len(sources) > MAX_SOURCES:
-        summary["sources_left_out"] = len(sources) - MAX_SOURCES
+    summary = summary_fields(messages, passed, dispositions, policy, sources)
     return Report(
         kind="dmarc",
         direction="received",
