@@ -14,21 +14,15 @@ from courrier.config import Settings
 from courrier.dns.records import Record, merge, txt_kind
 from courrier.provisioning import InvalidInput
 from courrier.store import Store
-from tests.support.server import Running, start_server
+from tests.dns.serving import serving
+from tests.support.server import Running
 
 from .test_server import short
 
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Running]:
-    async with start_server(
-        tmp_path / "data",
-        **{
-            "listeners.dns.enabled": True,
-            "server.hostname": "mail.example.org",
-            "dns.host_addresses": ["192.0.2.25"],
-        },
-    ) as running:
+    async with serving(tmp_path, host_addresses=["192.0.2.25"]) as running:
         yield running
 
 

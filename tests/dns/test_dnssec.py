@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -27,7 +26,8 @@ from courrier.dns.signing import PERIOD, SigningKey, new_key
 from courrier.dns.zone import Zone, rrset
 from courrier.dns.zonedata import signed_zone
 from courrier.store import Store
-from tests.support.server import Running, start_server
+from tests.dns.serving import free_port, serving
+from tests.support.server import Running
 
 ORIGIN = dns.name.from_text("example.org")
 NOW = 1_800_000_000
@@ -198,15 +198,7 @@ def _types(window: int, bits: bytes) -> Iterator[int]:
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Running]:
-    async with start_server(
-        tmp_path / "data",
-        **{
-            "listeners.dns.enabled": True,
-            "server.hostname": "mail.example.org",
-            "dns.host_addresses": ["192.0.2.25"],
-            "dns.rate_limit": 0,
-        },
-    ) as running:
+    async with serving(tmp_path, host_addresses=["192.0.2.25"], rate_limit=0) as running:
         await provisioning.add_domain(running.store, "prenom.example.org")
         await provisioning.add_dns_record(
             running.store, running.server.settings, "example.org", "*.any", "TXT", '"wild"', 300
@@ -256,7 +248,7 @@ async def run(*args: str) -> tuple[int, str]:
 async def unbound(tmp_path: Path, port: int, anchor: str) -> AsyncIterator[int]:
     """unbound on 127.0.0.1, asking our server for example.org with ``anchor`` trusted."""
     assert shutil.which("unbound"), "apt-get install unbound (.ci/run)"
-    own = free_udp_port()
+    own = free_port("127.0.0.1")
     conf = tmp_path / "unbound.conf"
     (tmp_path / "anchor").write_text(anchor + "\n")
     conf.write_text(
@@ -291,12 +283,6 @@ stub-zone:
     finally:
         process.terminate()
         await process.wait()
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def dig(port: int, *args: str) -> str:

@@ -6,29 +6,19 @@ test_authority: no recommended record outgrows 512 octets.)"""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from courrier import provisioning
-from tests.support.server import Running, start_server
+from tests.dns.serving import serving
+from tests.support.server import Running
 
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Running]:
-    assert shutil.which("dig"), "dig is needed: apt-get install bind9-dnsutils (.ci/run)"
-    async with start_server(
-        tmp_path / "data",
-        **{
-            "listeners.dns.enabled": True,
-            "server.hostname": "mail.example.org",
-            "dns.host_addresses": ["192.0.2.25", "2001:db8::25"],
-        },
-    ) as running:
-        assert running.server.dns is not None
-        await running.server.dns.refresh()  # example.org was added after the start
+    async with serving(tmp_path) as running:
         yield running
 
 

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import io
 import shutil
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,7 +33,8 @@ from courrier.dns import server, transfer, tsig
 from courrier.dns.answer import Authority
 from courrier.dns.transfer import MESSAGE_SIZE, Transfers
 from courrier.dns.zone import Zone, rrset
-from tests.support.server import Running, start_server
+from tests.dns.serving import free_port, serving
+from tests.support.server import Running
 
 SECRET = base64.b64encode(b"the secret shared with the secondaries").decode()
 KEY = f"xfr-key:hmac-sha256:{SECRET}"
@@ -43,45 +42,12 @@ DIG_KEY = f"hmac-sha256:xfr-key:{SECRET}"
 ORIGIN = dns.name.from_text("example.org")
 
 
-def free_port(address: str) -> int:
-    """A port free for both UDP and TCP on ``address``."""
-    while True:
-        with socket.socket() as tcp, socket.socket(type=socket.SOCK_DGRAM) as udp:
-            tcp.bind((address, 0))
-            port = tcp.getsockname()[1]
-            try:
-                udp.bind((address, port))
-            except OSError:
-                continue
-            return port
-
-
-@contextlib.asynccontextmanager
-async def primary(tmp_path: Path, **dns_settings: object) -> AsyncIterator[Running]:
-    """courrier serving example.org's zone, with ``dns.*`` settings."""
-    assert shutil.which("dig") and shutil.which("kdig"), (
-        "apt-get install bind9-dnsutils knot-dnsutils"
-    )
-    settings = {f"dns.{name}": value for name, value in dns_settings.items()}
-    async with start_server(
-        tmp_path / "data",
-        **{
-            "listeners.dns.enabled": True,
-            "server.hostname": "mail.example.org",
-            "dns.host_addresses": ["192.0.2.25", "2001:db8::25"],
-            **settings,
-        },
-    ) as running:
-        assert running.server.dns is not None
-        await running.server.dns.refresh()  # example.org was added after the start
-        yield running
-
-
 @pytest.fixture
 async def keyed(tmp_path: Path) -> AsyncIterator[Running]:
     """Transfers by TSIG key; the listed secondary (nobody listening) gets NOTIFYs unanswered."""
+    assert shutil.which("kdig"), "apt-get install knot-dnsutils (.ci/run)"
     quiet = f"127.0.0.1:{free_port('127.0.0.1')}"
-    async with primary(tmp_path, secondaries=[quiet], tsig_keys=[KEY]) as running:
+    async with serving(tmp_path, secondaries=[quiet], tsig_keys=[KEY]) as running:
         yield running
 
 
@@ -199,7 +165,7 @@ async def test_signed_queries_get_signed_answers(keyed: Running) -> None:
 
 
 async def test_without_keys_the_listed_addresses_may_transfer(tmp_path: Path) -> None:
-    async with primary(tmp_path, secondaries=["127.0.0.2:9"]) as running:
+    async with serving(tmp_path, secondaries=["127.0.0.2:9"]) as running:
         listed = await dig(running, "-b", "127.0.0.2", "example.org", "AXFR")
         assert set(records(listed)) == contents(served(running)), listed
         unlisted = await dig(running, "-b", "127.0.0.1", "example.org", "AXFR")
@@ -211,7 +177,7 @@ async def test_nsd_follows_the_zone_on_notify(tmp_path: Path) -> None:
     assert nsd, "nsd is needed: apt-get install nsd (.ci/run)"
     address = "127.0.0.7"
     port = free_port(address)
-    async with primary(tmp_path, secondaries=[f"{address}:{port}"], tsig_keys=[KEY]) as running:
+    async with serving(tmp_path, secondaries=[f"{address}:{port}"], tsig_keys=[KEY]) as running:
         config = nsd_config(tmp_path / "nsd", address, port, running.port("dns"))
         process = await asyncio.create_subprocess_exec(
             nsd, "-d", "-c", str(config),
@@ -318,7 +284,7 @@ async def test_a_notify_is_sent_again_until_answered(
     )
     try:
         secondaries = [f"127.0.0.1:{port}"]
-        async with primary(tmp_path, secondaries=secondaries, tsig_keys=[KEY]) as running:
+        async with serving(tmp_path, secondaries=secondaries, tsig_keys=[KEY]) as running:
             await asyncio.sleep(1.0)  # unanswered, the first is sent again after 0.5 s
             first, again = listener.received
             assert first.id == again.id and first.opcode() == dns.opcode.NOTIFY
