@@ -73,6 +73,14 @@ class NewUser:
     generated_password: str | None
 
 
+async def hosted_domain(store: Store, name: str) -> str:
+    """``name`` normalised, once it is known to be hosted here (else :class:`InvalidInput`)."""
+    domain = normalize_domain(name)
+    if await store.get_domain(domain) is None:
+        raise InvalidInput(f"The domain {domain} is not hosted here.")
+    return domain
+
+
 async def add_domain(store: Store, name: str) -> Domain:
     """Host a domain, with its DKIM keys (signing at once: publish their records)."""
     domain = await store.add_domain(normalize_domain(name))
@@ -101,9 +109,7 @@ async def rotate_dkim_keys(
     """Add a new pair of keys to ``name`` that starts signing ``delay`` seconds from now, and
     drop the keys whose records may go (expired) and those of an earlier rotation that have
     not signed yet (pending: replaced before use). Returns the new keys."""
-    domain = normalize_domain(name)
-    if await store.get_domain(domain) is None:
-        raise InvalidInput(f"The domain {domain} is not hosted here.")
+    domain = await hosted_domain(store, name)
     existing = await store.list_dkim_keys(domain)
     now = int(time.time()) if now is None else now
     state = dkim_keys.states(existing, now)
@@ -188,9 +194,7 @@ async def add_dns_record(
 ) -> Record:
     """Add a record to a hosted domain's zone, once checked against the zone's other records
     and, for SPF and DMARC, for meaning; :class:`InvalidInput` says why it cannot go in."""
-    zone = normalize_domain(domain)
-    if await store.get_domain(zone) is None:
-        raise InvalidInput(f"The domain {zone} is not hosted here.")
+    zone = await hosted_domain(store, domain)
     current = await domain_records(store, settings, zone)
     try:
         record = validate.check(zone, name, type_, value, ttl, current)

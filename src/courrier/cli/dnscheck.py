@@ -60,12 +60,10 @@ async def _intended(
     args: argparse.Namespace, **overrides: Any
 ) -> tuple[Settings, str, list[Record]]:
     """The settings, and the hosted domain ``args.name`` with the records it should publish."""
-    name = provisioning.normalize_domain(args.name)
     settings = load_settings(args, **overrides)
     store = await open_store(settings)
     async with store:
-        if await store.get_domain(name) is None:
-            raise provisioning.InvalidInput(f"The domain {name} is not hosted here.")
+        name = await provisioning.hosted_domain(store, args.name)
         records = await provisioning.domain_records(store, settings, name)
     return settings, name, records
 

@@ -49,11 +49,9 @@ async def add(args: argparse.Namespace) -> int:
 
 
 async def list_(args: argparse.Namespace) -> int:
-    domain = provisioning.normalize_domain(args.domain)
     _, store = await open_from_args(args)
     async with store:
-        if await store.get_domain(domain) is None:
-            raise provisioning.InvalidInput(f"The domain {domain} is not hosted here.")
+        domain = await provisioning.hosted_domain(store, args.domain)
         found = await store.list_dns_records(domain)
     if args.json:
         print_json(
@@ -81,11 +79,9 @@ async def remove(args: argparse.Namespace) -> int:
 
 
 async def ds(args: argparse.Namespace) -> int:
-    domain = provisioning.normalize_domain(args.domain)
     settings, store = await open_from_args(args)
     async with store:
-        if await store.get_domain(domain) is None:
-            raise provisioning.InvalidInput(f"The domain {domain} is not hosted here.")
+        domain = await provisioning.hosted_domain(store, args.domain)
         key = await zone_key(store, domain, ALGORITHMS[settings.dns.dnssec_algorithm])
     ds_text, dnskey_text = key.ds().to_text(), key.dnskey.to_text()
     if args.json:

@@ -76,11 +76,9 @@ async def remove(args: argparse.Namespace) -> int:
 
 
 async def dns(args: argparse.Namespace) -> int:
-    name = provisioning.normalize_domain(args.name)
     settings, store = await open_from_args(args)
     async with store:
-        if await store.get_domain(name) is None:
-            raise provisioning.InvalidInput(f"The domain {name} is not hosted here.")
+        name = await provisioning.hosted_domain(store, args.name)
         records = await provisioning.domain_records(store, settings, name)
     if args.json:
         print_json([r.as_json() for r in records])
