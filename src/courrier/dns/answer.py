@@ -58,11 +58,14 @@ class Authority:
                 return None
             name = name.parent()
 
-    def respond(self, wire: bytes, *, tcp: bool = False, truncate: bool = False) -> bytes | None:
+    def respond(
+        self, wire: bytes, *, tcp: bool = False, truncate: bool = False, end: int | None = None
+    ) -> bytes | None:
         """The response to ``wire``; None when nothing is to be sent (a response, or too
         short to have a header to answer). ``truncate``: only the header and question, with
-        TC set ("ask again over TCP"), as for a client over its rate limit."""
-        plain = None if truncate else shape(wire, tcp=tcp, payload=PAYLOAD)
+        TC set ("ask again over TCP"), as for a client over its rate limit. ``end``: where
+        the question ends, when the caller found ``wire`` a plain query (rendered.plain_end)."""
+        plain = None if truncate else shape(wire, tcp=tcp, payload=PAYLOAD, end=end)
         if plain is not None:
             kept = self.rendered.get(plain[0], wire, plain[1])
             if kept is not None:

@@ -25,13 +25,11 @@ _RD_CD: Final = 0x0100 | 0x0010
 _OPCODE_QR: Final = 0xF800
 
 
-def shape(wire: bytes, *, tcp: bool, payload: int) -> tuple[bytes, int] | None:
-    """The key of ``wire``'s answer and where its question ends, or None when it is not a
-    plain query. ``payload``: our largest UDP answer with EDNS."""
+def plain_end(wire: bytes) -> int | None:
+    """Where the question of ``wire`` ends if it is a plain query, else None."""
     if len(wire) < 17 or wire[4:10] != b"\x00\x01\x00\x00\x00\x00":
         return None
-    flags = int.from_bytes(wire[2:4], "big")
-    if flags & _OPCODE_QR:
+    if int.from_bytes(wire[2:4], "big") & _OPCODE_QR:
         return None  # a response, or an opcode other than QUERY
     end = 12
     while True:
@@ -44,17 +42,34 @@ def shape(wire: bytes, *, tcp: bool, payload: int) -> tuple[bytes, int] | None:
     end += 4
     additional = wire[10:12]
     if additional == b"\x00\x00":
+        return end if len(wire) == end else None
+    return end if additional == b"\x00\x01" and _opt_fits(wire, end) else None
+
+
+def question_type(wire: bytes, end: int) -> int:
+    """The type asked by the plain query ``wire`` whose question ends at ``end``."""
+    return int.from_bytes(wire[end - 4 : end - 2], "big")
+
+
+def shape(
+    wire: bytes, *, tcp: bool, payload: int, end: int | None = None
+) -> tuple[bytes, int] | None:
+    """The key of ``wire``'s answer and where its question ends, or None when it is not a
+    plain query (:func:`plain_end`, unless the caller found the ``end`` already).
+    ``payload``: our largest UDP answer with EDNS."""
+    if end is None:
+        end = plain_end(wire)
+    if end is None:
+        return None
+    if len(wire) == end:
         edns = b"-"
         limit = 65535 if tcp else 512  # RFC 1035 §2.3.4
-        if len(wire) != end:
-            return None
-    elif additional == b"\x00\x01" and _opt_fits(wire, end):
+    else:
         # version (one octet) and the DO bit, RFC 6891 §6.1.3, RFC 3225 §3
         edns = bytes((wire[end + 6], wire[end + 7] & 0x80))
         offered = int.from_bytes(wire[end + 3 : end + 5], "big")
         limit = 65535 if tcp else max(512, min(offered, payload))  # RFC 6891 §6.2.5
-    else:
-        return None
+    flags = int.from_bytes(wire[2:4], "big")
     question = wire[12:end].lower()
     key = b"%s|%d|%s|%d" % (question, flags & _RD_CD, edns, limit)
     return key, end

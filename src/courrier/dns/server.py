@@ -28,6 +28,7 @@ import dns.tsig
 from courrier.dns import transfer, tsig
 from courrier.dns.answer import Authority
 from courrier.dns.ratelimit import RateLimiter
+from courrier.dns.rendered import plain_end
 from courrier.dns.transfer import Transfers
 from courrier.dns.zone import Zone
 from courrier.dns.zonedata import ZoneBuilder
@@ -106,10 +107,12 @@ class DNSServer:
         """The response messages to the query ``wire`` from ``peer``: a transfer's, a signed
         query's, or the Authority's one answer (``truncate``: see :meth:`Authority.respond`);
         none to a response."""
-        messages = self.transfers.respond(self.authority, wire, peer, tcp=tcp)
-        if messages is not None:
-            return messages
-        response = self.authority.respond(wire, tcp=tcp, truncate=truncate)
+        end = plain_end(wire)  # found once, for both
+        if not transfer.leaves_to_authority(wire, end):
+            messages = self.transfers.respond(self.authority, wire, peer, tcp=tcp)
+            if messages is not None:
+                return messages
+        response = self.authority.respond(wire, tcp=tcp, truncate=truncate, end=end)
         return [] if response is None else [response]
 
     def udp(self) -> UDPProtocol:

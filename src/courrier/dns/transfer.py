@@ -34,6 +34,7 @@ import dns.tsig
 
 from courrier.dns import tsig
 from courrier.dns.answer import PAYLOAD, Authority, udp_limit
+from courrier.dns.rendered import question_type
 from courrier.dns.zone import Zone
 
 log = logging.getLogger("courrier.dns")
@@ -61,9 +62,9 @@ class Transfers:
         self, authority: Authority, wire: bytes, peer: str, *, tcp: bool
     ) -> list[bytes] | None:
         """The response messages to ``wire`` from ``peer`` when it is a transfer or signed;
-        None for any other query (and for what does not parse): the Authority answers it."""
-        if _plain(wire):
-            return None  # most queries, told from their bytes: the Authority's fast path
+        None for any other query (and for what does not parse): the Authority answers it.
+        Plain queries for other types can be left to the Authority without asking
+        (:func:`leaves_to_authority`)."""
         try:
             unverified = dns.message.from_wire(wire, keyring=False)  # the TSIG is checked below
         except dns.exception.DNSException:
@@ -149,19 +150,11 @@ def acknowledged(query: dns.message.Message, wire: bytes) -> dns.rcode.Rcode | N
     return response.rcode()
 
 
-def _plain(wire: bytes) -> bool:
-    """Whether ``wire`` is, at a glance, a query neither signed nor for a transfer: one
-    question, no answer or authority record (an IXFR has the client's SOA there), no additional
-    record but an OPT (a TSIG comes last, RFC 8945 §5.1). Told from the bytes, as most queries
-    are, to keep the Authority's fast path fast. A question name with a zero octet inside a
-    label, or compressed, can fool it: that query is answered as if unsigned."""
-    if wire[4:10] != b"\x00\x01\x00\x00\x00\x00":
-        return False
-    root = wire.find(b"\x00", 12)  # the end of the question's name (uncompressed)
-    if root < 0 or int.from_bytes(wire[root + 1 : root + 3], "big") in TRANSFER_TYPES:
-        return False
-    additional, after = wire[10:12], wire[root + 5 : root + 8]
-    return additional == b"\x00\x00" or (additional == b"\x00\x01" and after == b"\x00\x00\x29")
+def leaves_to_authority(wire: bytes, end: int | None) -> bool:
+    """Whether ``wire``, whose question ends at ``end`` if it is a plain query
+    (:func:`courrier.dns.rendered.plain_end`), is neither signed nor a transfer: no TSIG (it
+    would be an additional record after the OPT, RFC 8945 §5.1), not AXFR or IXFR."""
+    return end is not None and question_type(wire, end) not in TRANSFER_TYPES
 
 
 def _is_transfer(query: dns.message.Message) -> bool:
