@@ -242,6 +242,27 @@ class MailAuthSettings:
 
 
 @dataclass(frozen=True)
+class CheckSettings:
+    """``courrier check``: the domain diagnosis (its flags override these)."""
+
+    #: DNS block lists (RFC 5782) each MX address is looked up in.
+    dnsbls: list[str] = field(
+        default_factory=lambda: [
+            "zen.spamhaus.org",
+            "bl.spamcop.net",
+            "b.barracudacentral.org",
+            "psbl.surriel.com",
+            "bl.mailspike.net",
+            "dnsbl-1.uceprotect.net",
+        ]
+    )
+    #: DKIM selectors to look at besides those given with --selector; empty: common ones.
+    dkim_selectors: list[str] = field(default_factory=list)
+    #: Seconds for each DNS question, connection and SMTP step.
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
 class ListenerSettings:
     enabled: bool = True
     #: 0 means the standard port plus ``server.port_offset``.
@@ -278,6 +299,7 @@ class Settings:
     dns: DNSSettings = field(default_factory=DNSSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
     mailauth: MailAuthSettings = field(default_factory=MailAuthSettings)
+    check: CheckSettings = field(default_factory=CheckSettings)
     listeners: ListenersSettings = field(default_factory=ListenersSettings)
     #: Where the settings came from, for messages; not a key.
     source: str = field(default="defaults", compare=False)

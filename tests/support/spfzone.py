@@ -126,7 +126,8 @@ def parse_zonedata(zonedata: Mapping[str, Sequence[Any]]) -> dict[str, list[Entr
 class ZoneServer:
     """The stand-in: ``with ZoneServer(zonedata).serving() as address`` gives ``host:port``
     for ``dns.resolvers``. ``failing``: names answered SERVFAIL; ``delay``: seconds before each
-    answer."""
+    answer; ``signed``: zones whose answers say they were DNSSEC-validated (the AD bit), as a
+    validating resolver would."""
 
     def __init__(
         self,
@@ -134,8 +135,10 @@ class ZoneServer:
         *,
         failing: Sequence[str] = (),
         delay: float = 0.0,
+        signed: Sequence[str] = (),
     ) -> None:
         self.zone = parse_zonedata(zonedata)
+        self.signed = tuple(_key(_name(name)) for name in signed)
         self.failing = {_key(_name(name)) for name in failing}
         self.delay = delay
         self.queries: list[tuple[str, str]] = []
@@ -171,6 +174,8 @@ class ZoneServer:
         rdtype = dns.rdatatype.to_text(question.rdtype)
         qname = question.name
         self.queries.append((_key(qname), rdtype))
+        if any(_key(qname) == z or _key(qname).endswith("." + z) for z in self.signed):
+            response.flags |= dns.flags.AD
         seen: set[str] = set()
         while True:
             name = _key(qname)

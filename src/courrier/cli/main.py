@@ -15,6 +15,7 @@ import uvloop
 from courrier import __version__
 from courrier.cli import (
     alias,
+    check,
     config_cmd,
     dkim,
     dns,
@@ -37,7 +38,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"courrier {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (quickstart, serve, domain, dns, dkim, user, alias, queue, report, config_cmd):
+    for module in (
+        quickstart,
+        serve,
+        domain,
+        dns,
+        dkim,
+        user,
+        alias,
+        queue,
+        report,
+        config_cmd,
+        check,
+    ):
         module.register(sub)
     return parser
 

@@ -70,7 +70,8 @@ class Finding:
     seen: str
     why: str = ""
     fix: str = ""
-    #: Extra facts for ``--json`` (numbers, lists, a tree), keyed by plain names.
+    #: Extra facts for ``--json`` (numbers, lists, a tree), keyed by plain names; ``lines``
+    #: are also printed under the finding in the text report.
     data: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -181,6 +182,7 @@ _MARKS: Final = {
 
 def _finding_lines(f: Finding, verbose: bool) -> Sequence[str]:
     lines = [f"  [{_MARKS[f.severity]}] {f.subject}: {f.seen}"]
+    lines += [f"         {line}" for line in f.data.get("lines", ())]
     if f.severity is Severity.OK and not verbose:
         return lines
     if f.why:
