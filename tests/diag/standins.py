@@ -14,7 +14,7 @@ import asyncio
 import base64
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support.pki import Authority, Issued
+from tests.support.pki import Issued
 
 HTTPS_ADDRESS = "127.0.0.20"
 #: The one block list of the tests; an address listed on it answers 127.0.0.2 (RFC 5782 §5).
@@ -144,20 +144,3 @@ class HTTPSServer:
         server = await asyncio.start_server(self.handle, HTTPS_ADDRESS, 0, ssl=context)
         async with server:
             yield server.sockets[0].getsockname()[1]
-
-
-@dataclass
-class Lab:
-    """The running stand-ins: the resolver to give ``--resolver``, the HTTPS port, the CA."""
-
-    resolver: str
-    https_port: int
-    ca_file: Path
-    authority: Authority
-
-
-def https_certificate(authority: Authority, domains: list[Domain]) -> Issued:
-    return authority.issue(*(f"mta-sts.{d.name}" for d in domains))
-
-
-Planted = Callable[[Domain], Domain]

@@ -19,7 +19,7 @@ from courrier.diag.lookups import Lookups
 from courrier.mailauth.dmarc import DMARCRecord, DMARCSyntaxError, parse_record
 from courrier.mailauth.orgdomain import organizational_domain
 
-__all__ = ["check_dmarc", "dmarc_policy"]
+__all__ = ["check_dmarc"]
 
 _G = "authentication"
 #: §6.3's tags, DMARCbis's np, t and psd.
@@ -70,11 +70,6 @@ async def check_dmarc(lookups: Lookups, domain: str) -> tuple[list[Finding], DMA
     findings += _policy(name, record)
     findings += await _destinations(lookups, domain, record)
     return findings, record
-
-
-async def dmarc_policy(lookups: Lookups, domain: str) -> DMARCRecord | None:
-    """The record that applies to ``domain``, if any and readable."""
-    return (await check_dmarc(lookups, domain))[1]
 
 
 def _syntax(name: str, problem: str, text: str) -> Finding:

@@ -287,9 +287,7 @@ async def _include(walk: _Walk, node: Node, name: str, target: str, *, top: bool
         elif records:
             seen = f"{name}:{target} has {len(records)} SPF records"
         else:
-            seen = f"{name}:{target} has no SPF record"
-            if looked.void:
-                walk.voids.append(f"{name}:{target}")
+            seen = f"{name}:{target} has no SPF record"  # a permerror, not only void
         walk.findings.append(
             error(
                 _G,
