@@ -7,7 +7,9 @@ an error was found (DESIGN.md §6). The JSON is documented by ``diag/check.schem
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+from pathlib import Path
 
 import dns.exception
 import dns.name
@@ -90,6 +92,9 @@ async def run(args: argparse.Namespace) -> int:
         parse_hostport(args.resolver, 53, key="--resolver")
         overrides["dns.resolvers"] = [args.resolver]
     settings = load_settings(args, **overrides)
+    if args.ca_file and not await asyncio.to_thread(Path(args.ca_file).is_file):
+        print(f"courrier: --ca-file {args.ca_file}: no such file.", file=sys.stderr)
+        return USAGE
     timeout = args.timeout or settings.check.timeout
     try:
         resolver = make_resolver(settings, timeout=timeout)

@@ -113,7 +113,7 @@ async def _probe(host: str, address: str, options: CheckOptions) -> ProbeResult:
         host,
         address,
         port=options.smtp_port,
-        timeout=options.timeout,
+        seconds=options.timeout,
         helo=options.helo,
         ca_file=options.ca_file,
         relay_test=options.relay_test,

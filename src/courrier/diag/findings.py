@@ -93,22 +93,23 @@ class Finding:
         return out
 
 
-def ok(group: str, check: str, subject: str, seen: str, **data: Any) -> Finding:
+# The parameters are positional-only so that ``data`` may hold any name (``subject`` too).
+def ok(group: str, check: str, subject: str, seen: str, /, **data: Any) -> Finding:
     return Finding(group, check, Severity.OK, subject, seen, data=data)
 
 
-def info(group: str, check: str, subject: str, seen: str, why: str = "", **data: Any) -> Finding:
+def info(group: str, check: str, subject: str, seen: str, why: str = "", /, **data: Any) -> Finding:
     return Finding(group, check, Severity.INFO, subject, seen, why, data=data)
 
 
 def warning(
-    group: str, check: str, subject: str, seen: str, why: str, fix: str, **data: Any
+    group: str, check: str, subject: str, seen: str, why: str, fix: str, /, **data: Any
 ) -> Finding:
     return Finding(group, check, Severity.WARNING, subject, seen, why, fix, data=data)
 
 
 def error(
-    group: str, check: str, subject: str, seen: str, why: str, fix: str, **data: Any
+    group: str, check: str, subject: str, seen: str, why: str, fix: str, /, **data: Any
 ) -> Finding:
     return Finding(group, check, Severity.ERROR, subject, seen, why, fix, data=data)
 

@@ -155,6 +155,15 @@ class SMTPClient:
         sockname = self._writer.get_extra_info("sockname")
         return str(sockname[0]) if sockname else ""
 
+    def tls_session(self) -> tuple[str, str] | None:
+        """The TLS version and cipher suite in use (``TLSv1.3``, ``TLS_AES_256_GCM_SHA384``),
+        None without TLS."""
+        ssl_object = self._writer.get_extra_info("ssl_object")
+        if ssl_object is None:
+            return None
+        cipher = ssl_object.cipher()
+        return ssl_object.version() or "", cipher[0] if cipher else ""
+
     def peer_chain(self) -> list[bytes]:
         """The certificates the server sent (DER, its own first), as sent and unchecked: for
         DANE (RFC 7672), which judges them itself. Empty without TLS."""
