@@ -20,6 +20,7 @@ from courrier.cli import (
     dkim,
     dns,
     domain,
+    explain,
     queue,
     quickstart,
     report,
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         report,
         config_cmd,
         check,
+        explain,
     ):
         module.register(sub)
     return parser
