@@ -21,6 +21,7 @@ from courrier.cli import (
     dns,
     domain,
     explain,
+    headers,
     queue,
     quickstart,
     report,
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         config_cmd,
         check,
         explain,
+        headers,
     ):
         module.register(sub)
     return parser
