@@ -16,6 +16,7 @@ from courrier.diag.codes import (
     DETAILS,
     PROVIDERS,
     SUBJECTS,
+    Meaning,
 )
 
 __all__ = ["Explanation", "explain", "text"]
@@ -94,11 +95,7 @@ def _basic(out: Explanation, code: int) -> None:
         out.unknown.append(str(code))
         out.lines.append(f"{code} is not a code of RFC 5321; read it by its first digit.")
         return
-    out.lines.append(f"  {meaning.name} ({meaning.reference}).")
-    if meaning.cause:
-        out.lines.append(f"  Likely: {meaning.cause}")
-    if meaning.action:
-        out.lines.append(f"  To do: {meaning.action}")
+    _meaning(out, meaning)
 
 
 def _enhanced(out: Explanation, klass: str, subject: str, detail: str) -> None:
@@ -110,6 +107,10 @@ def _enhanced(out: Explanation, klass: str, subject: str, detail: str) -> None:
         out.unknown.append(code)
         out.lines.append(f"  X.{subject}.{detail} is not in the IANA registry.")
         return
+    _meaning(out, meaning)
+
+
+def _meaning(out: Explanation, meaning: Meaning) -> None:
     out.lines.append(f"  {meaning.name} ({meaning.reference}).")
     if meaning.cause:
         out.lines.append(f"  Likely: {meaning.cause}")
