@@ -466,7 +466,7 @@ DETAILS: Final[dict[str, Meaning]] = {
         "Mail flood detected",
         "Too much mail, too fast, from your address or domain.",
         "Slow down; look for a compromised account sending spam.",
-        "IANA (M3AAWG)",
+        "draft-levine-mailbomb-header",
     ),
     "7.29": _m(
         "ARC validation failure",
