@@ -6,7 +6,8 @@ STARTTLS (RFC 3207: EHLO again after), authenticates (RFC 4954: PLAIN with an in
 response, or LOGIN), and sends messages: MAIL, RCPT and DATA pipelined when the server offers
 PIPELINING (RFC 2920), the content as BDAT chunks when it offers CHUNKING (RFC 3030). Each
 wait has the timeout RFC 5321 §4.5.3.2 gives it. What to do with each recipient's outcome is
-the caller's: this module decides nothing about retries or bounces.
+the caller's: this module decides nothing about retries or bounces. A ``transcript`` callback,
+when given, sees every write and every reply (``courrier send-test`` prints them).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import asyncio
 import base64
 import contextlib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 
 from courrier.smtp.client_proto import (
@@ -35,6 +36,11 @@ from courrier.smtp.client_proto import (
 )
 
 _READ = 65536
+
+#: Sees the conversation as it happens: the client, whether the bytes were sent (False: a
+#: reply received, its lines as the server wrote them) and the bytes (a write may hold several
+#: pipelined commands, or message content).
+Transcript = Callable[["SMTPClient", bool, bytes], None]
 
 
 class SMTPClientError(Exception):
@@ -59,6 +65,7 @@ class SMTPClient:
         *,
         local_name: str,
         timeouts: Mapping[str, float] = TIMEOUTS,
+        transcript: Transcript | None = None,
     ) -> None:
         self._reader = reader
         self._writer = writer
@@ -68,6 +75,7 @@ class SMTPClient:
         self.greeting: Reply | None = None
         self.extensions = Extensions()
         self.tls = writer.get_extra_info("ssl_object") is not None
+        self.transcript = transcript
 
     @classmethod
     async def connect(
@@ -80,6 +88,7 @@ class SMTPClient:
         server_hostname: str | None = None,
         connect_timeout: float = 30.0,
         timeouts: Mapping[str, float] = TIMEOUTS,
+        transcript: Transcript | None = None,
     ) -> SMTPClient:
         """Connect (with implicit TLS when ``tls`` is given, RFC 8314) and read the greeting."""
         try:
@@ -94,7 +103,9 @@ class SMTPClient:
             )
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             raise SMTPClientError(f"cannot connect to {host} port {port}: {exc}") from exc
-        client = cls(reader, writer, local_name=local_name, timeouts=timeouts)
+        client = cls(
+            reader, writer, local_name=local_name, timeouts=timeouts, transcript=transcript
+        )
         try:
             client.greeting = await client._read("greeting")
         except BaseException:
@@ -277,6 +288,8 @@ class SMTPClient:
         return await self._read(kind)
 
     def _write(self, data: bytes) -> None:
+        if self.transcript is not None:
+            self.transcript(self, True, data)
         self._writer.write(data)
 
     async def _read(self, kind: str) -> Reply:
@@ -287,6 +300,8 @@ class SMTPClient:
                 while True:
                     reply = self._replies.next_reply()
                     if reply is not None:
+                        if self.transcript is not None:
+                            self.transcript(self, False, _lines(reply))
                         return reply
                     data = await self._reader.read(_READ)
                     if not data:
@@ -298,3 +313,13 @@ class SMTPClient:
             raise SMTPClientError(f"the server's reply is not SMTP: {exc}") from exc
         except (OSError, ssl.SSLError) as exc:
             raise SMTPClientError(f"connection lost: {exc}") from exc
+
+
+def _lines(reply: Reply) -> bytes:
+    """A reply as the server wrote it (RFC 5321 §4.2.1: "-" after the code of each line but
+    the last)."""
+    last = len(reply.lines) - 1
+    return b"".join(
+        f"{reply.code}{' ' if n == last else '-'}{line}".rstrip().encode() + b"\r\n"
+        for n, line in enumerate(reply.lines)
+    )
