@@ -25,6 +25,7 @@ from courrier.cli import (
     queue,
     quickstart,
     report,
+    sendtest,
     serve,
     user,
 )
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         check,
         explain,
         headers,
+        sendtest,
     ):
         module.register(sub)
     return parser

@@ -105,8 +105,8 @@ def compose(
             message[name] = value
     message.set_content(
         body
-        or f"This is a test message sent by courrier send-test from {hostname} to {recipient}\n"
-        f"on {now}. It needs no answer.\n"
+        or f"This is a test message sent by courrier send-test\nfrom {hostname}\nto {recipient}\n"
+        f"on {now}.\nIt needs no answer.\n"
     )
     return message.as_bytes()
 
@@ -137,6 +137,8 @@ async def send_test(
     problem = "no server to try"
     for target in targets:
         where = f"[{target.address}]" if ":" in target.address else target.address
+        if target.name != target.address:
+            where = f"{target.name} [{target.address}]"
         emit(f"=== Trying {where}:{target.port}...")
         recorder = _Recorder(emit, target, checked=context.check_hostname)
         try:
@@ -151,10 +153,10 @@ async def send_test(
                 transcript=recorder,
             )
         except SMTPClientError as exc:
-            emit(f"*** {exc}")
+            problem = _problem(exc)
+            emit(f"*** {problem}")
             if exc.reply is not None:  # it greeted with a refusal: that is its answer
-                return Result(False, str(exc))
-            problem = str(exc)
+                return Result(False, problem)
             continue  # RFC 5321 §5.1: a host that cannot be reached, the next one
         return await _converse(client, target, options, context, content, emit)
     return Result(False, problem)
@@ -186,14 +188,20 @@ async def _converse(
             await client.authenticate(options.username, options.password)
         (outcome,) = await client.send(envelope, content)
     except SMTPClientError as exc:
-        emit(f"*** {exc}")
-        return Result(False, str(exc))
+        emit(f"*** {_problem(exc)}")
+        return Result(False, _problem(exc))
     finally:
         await client.quit()
         emit("=== Connection closed with remote host.")
     if outcome.delivered:
         return Result(True)
     return Result(False, f"the server did not take the message: {outcome.reply}")
+
+
+def _problem(exc: SMTPClientError) -> str:
+    if isinstance(exc.__cause__, ssl.SSLCertVerificationError):
+        return f"{exc} (a private CA: give --ca-file; not checking at all: --insecure)"
+    return str(exc)
 
 
 class _Recorder:
