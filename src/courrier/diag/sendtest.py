@@ -32,7 +32,7 @@ from courrier.queue.tlspolicy import opportunistic, verifying
 from courrier.smtp.client import SMTPClient, SMTPClientError
 from courrier.smtp.client_proto import TIMEOUTS, Envelope, Recipient
 
-__all__ = ["Options", "Result", "Target", "compose", "mail_hosts", "send_test"]
+__all__ = ["Options", "Recorder", "Result", "Target", "compose", "mail_hosts", "send_test"]
 
 #: "tls": implicit TLS; "starttls": STARTTLS or nothing; "optional": STARTTLS when offered.
 Security = Literal["tls", "starttls", "optional"]
@@ -140,7 +140,7 @@ async def send_test(
         if target.name != target.address:
             where = f"{target.name} [{target.address}]"
         emit(f"=== Trying {where}:{target.port}...")
-        recorder = _Recorder(emit, target, checked=context.check_hostname)
+        recorder = Recorder(emit, target, checked=context.check_hostname)
         try:
             client = await SMTPClient.connect(
                 target.address,
@@ -204,7 +204,7 @@ def _problem(exc: SMTPClientError) -> str:
     return str(exc)
 
 
-class _Recorder:
+class Recorder:
     """The transcript hook: each line the client writes or reads, with its mark."""
 
     def __init__(self, emit: Emit, target: Target, *, checked: bool) -> None:
